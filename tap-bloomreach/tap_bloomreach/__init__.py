@@ -1,0 +1,1 @@
+"""Singer tap for Bloomreach Engagement (formerly Exponea)."""

@@ -1,0 +1,88 @@
+"""The base stream: host, Basic auth, status-code errors (Evergage documents no error bodies)."""
+
+from __future__ import annotations
+
+import typing as t
+from datetime import UTC, datetime
+from functools import cached_property
+
+from singer_sdk.authenticators import BasicAuthenticator
+from tapkit.config import config_error, validate_base_url
+from tapkit.pagination import decoded_json
+from tapkit.streams import KitRESTStream
+from typing_extensions import override
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    import requests
+
+_CREDENTIAL_CAUSES = (
+    "Usual causes: a wrong `api_key_id` or `api_secret_key`; an API token without the "
+    "'Can access API' permission; a token restricted to other datasets (setting `datasets`); or this "
+    "machine's IP address missing from the token's IP accept list (Security > API Tokens in the UI)."
+)
+
+
+def base_url_from_config(config: t.Mapping[str, t.Any]) -> str:
+    """`api_url`, else `https://{account_name}.{instance}.evergage.com` (spec evergage.md §1.1)."""
+    if config.get("api_url"):
+        return validate_base_url(config["api_url"], "api_url")
+    account = config.get("account_name")
+    if not account:
+        raise config_error("Set `account_name` (and `instance`, e.g. us-1), or `api_url`.")
+    host = f"{account}.{config['instance']}.evergage.com" if config.get("instance") else f"{account}.evergage.com"
+    return validate_base_url(f"https://{host}", "account_name/instance")
+
+
+def epoch_ms_to_iso(value: t.Any) -> t.Any:
+    """Epoch milliseconds as an RFC 3339 date-time; anything else unchanged."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value / 1000, tz=UTC).isoformat()
+    return value
+
+
+class EvergageStream(KitRESTStream[int]):
+    """A stream of Evergage's bare-JSON-array APIs."""
+
+    #: Fields that hold epoch milliseconds and are emitted as date-times.
+    epoch_ms_fields: t.ClassVar[tuple[str, ...]] = ()
+
+    @override
+    @property
+    def url_base(self) -> str:
+        return base_url_from_config(self.config)
+
+    @override
+    @cached_property
+    def authenticator(self) -> BasicAuthenticator:
+        return BasicAuthenticator(
+            username=self.config.get("api_key_id", ""), password=self.config.get("api_secret_key", "")
+        )
+
+    @override
+    def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
+        page = decoded_json(response)
+        if page is None:
+            return
+        if not isinstance(page, list):
+            raise self.malformed(response, f"expected a JSON array, got {type(page).__name__}")
+        yield from page
+
+    def malformed(self, response: requests.Response, detail: str) -> Exception:
+        from singer_sdk.exceptions import FatalAPIError
+
+        return FatalAPIError(f"{self.name}: unexpected response from {self.path}: {detail}")
+
+    @override
+    def post_process(self, row: dict[str, t.Any], context: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
+        for field in self.epoch_ms_fields:
+            if field in row:
+                row[field] = epoch_ms_to_iso(row[field])
+        return row
+
+    @override
+    def error_hint(self, response: requests.Response) -> str | None:
+        if response.status_code in {401, 403}:
+            return _CREDENTIAL_CAUSES
+        return None

@@ -1,0 +1,68 @@
+"""tap-evergage: users, segment members, accounts and the audit log of Marketing Cloud Personalization."""
+
+from __future__ import annotations
+
+from singer_sdk import typing as th
+from tapkit.config import http_settings
+from tapkit.tap import KitTap
+from typing_extensions import override
+
+from tap_evergage import streams
+from tap_evergage.client import base_url_from_config
+
+
+class TapEvergage(KitTap):
+    """Singer tap for Salesforce Marketing Cloud Personalization (formerly Evergage)."""
+
+    name = "tap-evergage"
+
+    config_jsonschema = th.PropertiesList(
+        th.Property(
+            "account_name", th.StringType,
+            description="Account name: the first label of the Gears URL (https://ACCOUNT.INSTANCE.evergage.com).",
+        ),
+        th.Property("instance", th.StringType, description="Instance, e.g. us-1 (second label of the Gears URL)."),
+        th.Property(
+            "api_url", th.StringType,
+            description="Base URL; overrides account_name and instance. http:// only for localhost.",
+        ),
+        th.Property("api_key_id", th.StringType, required=True, secret=True, description="API Key ID."),
+        th.Property("api_secret_key", th.StringType, required=True, secret=True, description="API Secret Key."),
+        th.Property(
+            "datasets", th.ArrayType(th.StringType), default=["engage"],
+            description="Dataset names or ids to export.",
+        ),
+        th.Property(
+            "segments", th.ArrayType(th.StringType), default=[],
+            description="Segment names or ids whose members `segment_members` exports.",
+        ),
+        th.Property("include_geo", th.BooleanType, default=False, description="Add users' location details."),
+        th.Property(
+            "engagement_start_date", th.DateTimeType,
+            description="Start of the window for engagement statistics (does not select users).",
+        ),
+        th.Property("engagement_end_date", th.DateTimeType, description="End of that window."),
+        th.Property(
+            "start_date", th.DateTimeType,
+            description="Oldest audit event to read on the first run (the API reaches 50 days back at most).",
+        ),
+        th.Property(
+            "page_size", th.IntegerType(minimum=1, maximum=100_000), default=1000,
+            description="Users per page of the export.",
+        ),
+        *http_settings(),
+    ).to_dict()
+
+    @override
+    def discover_streams(self) -> list[streams.EvergageStream]:
+        base_url_from_config(self.config)  # fail on a bad host setting before any request
+        return [
+            streams.UsersStream(self),
+            streams.SegmentMembersStream(self),
+            streams.AccountsStream(self),
+            streams.AuditEventsStream(self),
+        ]
+
+
+if __name__ == "__main__":
+    TapEvergage.cli()

@@ -1,0 +1,33 @@
+"""tapkit: what our Singer taps share (HTTP reliability, streaming readers, redaction, base classes)."""
+
+from tapkit.config import http_settings, validate_base_url
+from tapkit.readers import (
+    MalformedInputError,
+    TruncatedInputError,
+    read_csv_records,
+    read_json_array_records,
+    read_json_records,
+    read_jsonl_records,
+)
+from tapkit.redaction import SecretRegistry, redact_url
+from tapkit.retry import RetryPolicy, call_with_retries, retry_after_seconds
+from tapkit.streams import KitRESTStream
+from tapkit.tap import KitTap
+
+__all__ = [
+    "KitRESTStream",
+    "KitTap",
+    "MalformedInputError",
+    "RetryPolicy",
+    "SecretRegistry",
+    "TruncatedInputError",
+    "call_with_retries",
+    "http_settings",
+    "read_csv_records",
+    "read_json_array_records",
+    "read_json_records",
+    "read_jsonl_records",
+    "redact_url",
+    "retry_after_seconds",
+    "validate_base_url",
+]

@@ -1,0 +1,120 @@
+"""Settings every tap shares, and checks that turn bad config into a sentence naming the setting."""
+
+from __future__ import annotations
+
+import ipaddress
+import typing as t
+from urllib.parse import urlsplit
+
+from singer_sdk import typing as th
+from singer_sdk.exceptions import ConfigValidationError
+
+DEFAULT_REQUEST_TIMEOUT = 300
+DEFAULT_MAX_RETRIES = 6
+
+
+def http_settings(*, request_timeout: int = DEFAULT_REQUEST_TIMEOUT) -> list[th.Property]:
+    """The reliability settings: per-request timeout, tries, and the User-Agent."""
+    return [
+        th.Property(
+            "request_timeout",
+            th.IntegerType(minimum=1),
+            default=request_timeout,
+            title="Request timeout (seconds)",
+            description="Seconds to wait for a response (connect, and between bytes of the body) before retrying.",
+        ),
+        th.Property(
+            "max_retries",
+            th.IntegerType(minimum=0, maximum=20),
+            default=DEFAULT_MAX_RETRIES - 1,
+            title="Maximum retries",
+            description=(
+                "How many times a request that failed with 429, 5xx, a timeout or a dropped connection is "
+                "retried (with exponential backoff that honours Retry-After) before the sync fails."
+            ),
+        ),
+        th.Property(
+            "user_agent",
+            th.StringType,
+            title="User-Agent",
+            description="User-Agent header sent with every request.",
+        ),
+    ]
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
+    if not host:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def config_error(message: str) -> ConfigValidationError:
+    """A config error whose message the SDK's CLI prints as is."""
+    return ConfigValidationError(message, errors=[message])
+
+
+def validate_base_url(url: t.Any, setting: str) -> str:
+    """Return `url` without a trailing slash, or raise naming `setting` if it is not usable.
+
+    Credentials travel in every request, so plain `http://` is refused except on loopback hosts
+    (where the local API emulators run).
+    """
+    if not isinstance(url, str) or not url.strip():
+        raise config_error(f"Setting `{setting}` must be a URL such as https://host.example.com")
+    parts = urlsplit(url.strip())
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise config_error(
+            f"Setting `{setting}` must be an http(s) URL with a host name, got {parts.scheme or 'no'} scheme"
+        )
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise config_error(
+            f"Setting `{setting}` uses plain http:// for {parts.hostname}; credentials would travel "
+            "unencrypted. Use https:// (http:// is accepted only for localhost)."
+        )
+    return url.strip().rstrip("/")
+
+
+def secret_setting_names(schema: dict[str, t.Any]) -> set[str]:
+    """Names of the properties (at any depth) that the config schema marks secret."""
+    names: set[str] = set()
+
+    def walk(node: t.Any) -> None:
+        if not isinstance(node, dict):
+            return
+        for name, prop in (node.get("properties") or {}).items():
+            if isinstance(prop, dict):
+                if prop.get("secret") or prop.get("writeOnly"):
+                    names.add(name)
+                walk(prop)
+                walk(prop.get("items"))
+        for key in ("anyOf", "oneOf", "allOf"):
+            for option in node.get(key) or []:
+                walk(option)
+
+    walk(schema)
+    return names
+
+
+def secret_values(config: t.Mapping[str, t.Any], names: set[str]) -> list[str]:
+    """Every string value stored under a secret name, anywhere in `config`."""
+    found: list[str] = []
+
+    def walk(node: t.Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in names and isinstance(value, str):
+                    found.append(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(config)
+    return found

@@ -1,0 +1,40 @@
+"""Paginators for APIs that say nothing about paging but the size of the page they returned."""
+
+from __future__ import annotations
+
+import typing as t
+
+import msgspec
+from singer_sdk.pagination import PageNumberPaginator
+from typing_extensions import override
+
+if t.TYPE_CHECKING:
+    import requests
+
+_DECODED = "_tapkit_decoded_json"
+
+
+def decoded_json(response: requests.Response) -> t.Any:
+    """The response body decoded with msgspec, once: the paginator and the parser share the result."""
+    cached = response.__dict__.get(_DECODED, _DECODED)
+    if cached is _DECODED:
+        cached = msgspec.json.decode(response.content) if response.content.strip() else None
+        response.__dict__[_DECODED] = cached
+    return cached
+
+
+class PageNumberUntilShortPaginator(PageNumberPaginator):
+    """Page numbers from `start_value`, stopping after a page with fewer than `page_size` records.
+
+    For bare-array APIs with no total and no next link (Evergage users, Cordial lists): a short page,
+    or an empty one, is the last (spec evergage.md §3).
+    """
+
+    def __init__(self, start_value: int, page_size: int) -> None:
+        super().__init__(start_value)
+        self.page_size = page_size
+
+    @override
+    def has_more(self, response: requests.Response) -> bool:
+        page = decoded_json(response)
+        return isinstance(page, list) and len(page) >= self.page_size

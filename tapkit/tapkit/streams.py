@@ -1,0 +1,103 @@
+"""`KitRESTStream`: the SDK's `RESTStream` with our reliability policy wired into its hooks."""
+
+from __future__ import annotations
+
+import typing as t
+from functools import cached_property
+from urllib.parse import urlsplit
+
+import requests
+from singer_sdk import RESTStream
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from typing_extensions import override
+
+from tapkit.config import DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT
+from tapkit.errors import vendor_message
+from tapkit.retry import RetryPolicy, describe_failure, is_retriable_status
+
+if t.TYPE_CHECKING:
+    from collections.abc import Generator
+
+    from backoff.types import Details
+
+_TToken = t.TypeVar("_TToken")
+
+
+class KitRESTStream(RESTStream[_TToken]):
+    """A REST stream with timeouts, Retry-After-aware backoff and vendor error messages.
+
+    Subclasses declare what differs (path, keys, schema, paginator) and, where a vendor words its
+    errors unusually, override `error_hint` to add the likely causes and the setting to fix.
+    """
+
+    #: Read the body as a stream (for bodies too large for memory) instead of whole.
+    stream_response_body: bool = False
+
+    @cached_property
+    def retry_policy(self) -> RetryPolicy:
+        """Tries and waits, from the `max_retries` setting."""
+        retries = self.config.get("max_retries")
+        tries = (DEFAULT_MAX_RETRIES if retries is None else int(retries) + 1)
+        return RetryPolicy(max_tries=max(1, tries))
+
+    @override
+    @property
+    def timeout(self) -> int:
+        return int(self.config.get("request_timeout") or DEFAULT_REQUEST_TIMEOUT)
+
+    @override
+    @property
+    def requests_session(self) -> requests.Session:
+        session = super().requests_session
+        # Session.send() takes its `stream` default from here; the SDK passes no value of its own.
+        session.stream = self.stream_response_body
+        return session
+
+    @override
+    def backoff_wait_generator(self) -> Generator[float, t.Any, None]:
+        return self.retry_policy.wait_generator()
+
+    @override
+    def backoff_max_tries(self) -> int:
+        return self.retry_policy.max_tries
+
+    @override
+    def backoff_jitter(self, value: float) -> float:
+        # The policy applies its own jitter, and must not shorten a server's Retry-After.
+        return value
+
+    @override
+    def backoff_handler(self, details: Details) -> None:
+        self.logger.warning(
+            "%s: request to %s failed (try %d of %d): %s; retrying in %.1f s",
+            self.name,
+            self.path,
+            details.get("tries"),
+            self.retry_policy.max_tries,
+            describe_failure(t.cast("BaseException | None", details.get("exception"))),
+            details.get("wait") or 0.0,
+        )
+
+    @override
+    def validate_response(self, response: requests.Response) -> None:
+        if response.status_code < 400:
+            return
+        message = self.response_error_message(response)
+        if is_retriable_status(response.status_code):
+            raise RetriableAPIError(message, response)
+        raise FatalAPIError(message)
+
+    @override
+    def response_error_message(self, response: requests.Response) -> str:
+        # Only the path: query strings can hold signatures and the host adds nothing.
+        path = urlsplit(response.url).path if response.url else self.path
+        method = response.request.method if response.request is not None else "GET"
+        message = f"{self.name}: {method} {path} failed with HTTP {response.status_code}: {vendor_message(response)}"
+        hint = self.error_hint(response)
+        return f"{message}. {hint}" if hint else message
+
+    def error_hint(self, response: requests.Response) -> str | None:  # noqa: PLR6301
+        """Likely causes and the setting to fix for a failed response; None when there is nothing to add."""
+        if response.status_code == 401:
+            return "Check the credentials in the tap's settings."
+        return None
