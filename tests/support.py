@@ -105,7 +105,7 @@ def run_tap(
             args, capture_output=True, text=True, timeout=timeout, check=False,
             env={**os.environ, **(env or {})},
         )
-    messages = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    messages = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{\"type\"")]
     return TapRun(proc.returncode, messages, proc.stderr, proc.stdout)
 
 

@@ -177,6 +177,14 @@ class SegmentMembersStream(UsersStream):
         params["filter"] = (context or {})["segment"]
         return params
 
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        if not context or "segment" not in context:
+            # No partitions: the SDK still calls once, without a context.
+            self.logger.info("segment_members: the `segments` setting is empty; there is nothing to export.")
+            return []
+        return super().get_records(context)
+
 
 class AccountsStream(_ProfileExportStream):
     """Account profiles. Retired by the vendor in August 2024 (spec §2.2): off unless selected."""

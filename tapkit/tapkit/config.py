@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import typing as t
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from singer_sdk import typing as th
@@ -106,7 +107,7 @@ def secret_values(config: t.Mapping[str, t.Any], names: set[str]) -> list[str]:
     found: list[str] = []
 
     def walk(node: t.Any) -> None:
-        if isinstance(node, dict):
+        if isinstance(node, Mapping):  # the SDK hands config over as a read-only mapping proxy
             for key, value in node.items():
                 if key in names and isinstance(value, str):
                     found.append(value)

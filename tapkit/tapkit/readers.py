@@ -51,7 +51,7 @@ class TruncatedInputError(MalformedInputError):
 class _TruncationGuard(io.RawIOBase):
     """Turns gzip's end-of-input complaints into `TruncatedInputError` while reading."""
 
-    def __init__(self, inner: t.BinaryIO, source: str) -> None:
+    def __init__(self, inner: gzip.GzipFile, source: str) -> None:
         self._inner = inner
         self._source = source
 
@@ -60,7 +60,9 @@ class _TruncationGuard(io.RawIOBase):
 
     def readinto(self, buffer: t.Any) -> int:
         try:
-            data = self._inner.read(len(buffer))
+            # read1: whatever is decompressed so far, so records before a cut are still delivered
+            # (read(n) would wait for n bytes and lose them when the stream ends early).
+            data = self._inner.read1(len(buffer))
         except EOFError as exc:
             raise TruncatedInputError(self._source, f"the gzip stream ended early ({exc})") from None
         except (gzip.BadGzipFile, zlib.error) as exc:
@@ -80,7 +82,7 @@ def open_decompressed(raw: t.BinaryIO | t.IO[bytes], source: str) -> io.Buffered
     )
     if buffered.peek(2)[:2] == GZIP_MAGIC:
         gunzipped = gzip.GzipFile(fileobj=buffered, mode="rb")
-        return io.BufferedReader(_TruncationGuard(t.cast("t.BinaryIO", gunzipped), source), _BUFFER_SIZE)
+        return io.BufferedReader(_TruncationGuard(gunzipped, source), _BUFFER_SIZE)
     return buffered
 
 

@@ -1,0 +1,70 @@
+"""Secrets never reach logs or exception text: unit checks, then a real tap process."""
+
+from __future__ import annotations
+
+import logging
+
+from tapkit.redaction import REDACTED, RedactingFilter, SecretRegistry, redact_url
+from tests.support import Admin, assert_no_secrets, run_tap
+
+SECRET = "sandbox-api-secret-key-0f6c2b"
+KEY_ID = "sandbox-api-key-id"
+
+
+def test_presigned_url_query_strings_are_removed_but_paths_kept() -> None:
+    text = "GET https://bucket.s3.amazonaws.com/exports/part-1.json.gz?X-Amz-Signature=abc123&X-Amz-Expires=900 failed"
+    assert redact_url(text) == f"GET https://bucket.s3.amazonaws.com/exports/part-1.json.gz?{REDACTED} failed"
+
+
+def test_known_secrets_and_secret_looking_fragments_are_scrubbed() -> None:
+    registry = SecretRegistry([SECRET, "tok"])  # too short to scrub by value safely
+    text = (
+        f"key={SECRET} Authorization: Basic c2FuZGJveDpzZWNyZXQ= "
+        '{"access_token": "eyJhbGciOiJIUzI1NiJ9.payload.sig", "token_type": "bearer"} Bearer abcdefghijkl'
+    )
+    scrubbed = registry.redact(text)
+    assert SECRET not in scrubbed
+    assert "c2FuZGJveDpzZWNyZXQ=" not in scrubbed
+    assert "eyJhbGciOiJIUzI1NiJ9" not in scrubbed
+    assert "abcdefghijkl" not in scrubbed
+    assert "token_type" in scrubbed, "ordinary fields stay readable"
+
+
+def test_log_filter_scrubs_arguments_and_tracebacks() -> None:
+    registry = SecretRegistry([SECRET])
+    record = logging.LogRecord("t", logging.ERROR, __file__, 1, "failed with %s", (SECRET,), None)
+    try:
+        raise RuntimeError(f"boom {SECRET}")
+    except RuntimeError:
+        import sys
+
+        record.exc_info = sys.exc_info()
+    RedactingFilter(registry).filter(record)
+    assert SECRET not in record.getMessage()
+    assert record.exc_text is not None
+    assert SECRET not in record.exc_text
+
+
+def test_a_failing_sync_never_prints_its_credentials(emulator) -> None:
+    """The vendor echoes the secret in its error body; the tap's error and traceback must not."""
+    server = emulator("evergage", scale=5)
+    Admin(server.base_url).faults({
+        "kind": "status", "status": 403, "path": "users",
+        "body": f'{{"message": "token {SECRET} lacks Can access API (Authorization: Basic c2VjcmV0OnNlY3JldA==)"}}',
+    })
+    config = {"api_url": server.base_url, "api_key_id": KEY_ID, "api_secret_key": SECRET, "datasets": ["engage"]}
+    run = run_tap("tap-evergage", config)
+    assert run.returncode != 0
+    assert "HTTP 403" in run.stderr
+    assert "Can access API" in run.stderr, "the vendor's words survive redaction"
+    assert_no_secrets(run.stderr, [SECRET, KEY_ID, "c2VjcmV0OnNlY3JldA=="])
+    assert_no_secrets(run.stdout_text, [SECRET, KEY_ID])
+
+
+def test_a_successful_sync_logs_no_credentials_even_at_debug_level(emulator) -> None:
+    server = emulator("evergage", scale=5)
+    config = {"api_url": server.base_url, "api_key_id": KEY_ID, "api_secret_key": SECRET, "datasets": ["engage"]}
+    run = run_tap("tap-evergage", config, env={"TAP_EVERGAGE_LOG_LEVEL": "DEBUG", "LOGLEVEL": "DEBUG"})
+    assert run.returncode == 0, run.stderr
+    assert_no_secrets(run.stderr, [SECRET, KEY_ID])
+    assert_no_secrets(str(run.states), [SECRET, KEY_ID])
