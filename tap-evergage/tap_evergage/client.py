@@ -42,6 +42,20 @@ def epoch_ms_to_iso(value: t.Any) -> t.Any:
     return value
 
 
+def attributes_as_object(attributes: list[t.Any]) -> dict[str, t.Any]:
+    """`[{name, value, updated}, ...]` as `{name: value}`.
+
+    The export documents `attributes` as an object, but the single-user API of the same vendor
+    returns a list of `{name, value, updated}` (fixtures/evergage/user_lookup_get_example_truncated.txt);
+    accept both so a tenant on the other shape still loads.
+    """
+    result: dict[str, t.Any] = {}
+    for item in attributes:
+        if isinstance(item, dict) and "name" in item:
+            result[str(item["name"])] = item.get("value")
+    return result
+
+
 class EvergageStream(KitRESTStream[int]):
     """A stream of Evergage's bare-JSON-array APIs."""
 
@@ -79,6 +93,9 @@ class EvergageStream(KitRESTStream[int]):
         for field in self.epoch_ms_fields:
             if field in row:
                 row[field] = epoch_ms_to_iso(row[field])
+        attributes = row.get("attributes")
+        if isinstance(attributes, list):
+            row["attributes"] = attributes_as_object(attributes)
         return row
 
     @override
