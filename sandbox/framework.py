@@ -390,7 +390,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _EmulatorServer
 
-    def log_message(self, format: str, *args: t.Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: t.Any) -> None:
         LOGGER.debug("%s %s", self.address_string(), format % args)
 
     def _serve(self) -> None:
@@ -507,8 +507,8 @@ class RunningEmulator:
     def __init__(self, emulator: Emulator, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self.emulator = emulator
         self.server = _EmulatorServer((host, port), emulator)
-        bound_host, bound_port = self.server.server_address[:2]
-        self.base_url = f"http://{bound_host}:{bound_port}"
+        bound_port = self.server.server_address[1]
+        self.base_url = f"http://{host}:{bound_port}"
         emulator.base_url = self.base_url
         self._thread = threading.Thread(
             target=self.server.serve_forever, name=f"sandbox-{emulator.vendor}", daemon=True

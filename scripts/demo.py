@@ -13,6 +13,11 @@ import sys
 import time
 from pathlib import Path
 
+import duckdb
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from sandbox import available_vendors
+
 REPO = Path(__file__).resolve().parent.parent
 WAREHOUSE = REPO / "output" / "warehouse.duckdb"
 TAPS = {
@@ -31,8 +36,6 @@ def start_sandbox() -> tuple[subprocess.Popen[str], list[str]]:
     vendors = []
     assert process.stdout is not None
     deadline = time.monotonic() + 60
-    from sandbox import available_vendors
-
     expected = available_vendors()
     while len(vendors) < len(expected) and time.monotonic() < deadline:
         line = process.stdout.readline()
@@ -47,8 +50,6 @@ def start_sandbox() -> tuple[subprocess.Popen[str], list[str]]:
 
 
 def summary() -> None:
-    import duckdb
-
     connection = duckdb.connect(str(WAREHOUSE), read_only=True)
     tables = connection.sql(
         "select table_schema, table_name from information_schema.tables order by 1, 2"

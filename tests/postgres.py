@@ -5,6 +5,7 @@ Nothing depends on a server someone started by hand; `stop()` runs also when the
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -13,6 +14,8 @@ import tempfile
 import typing as t
 from dataclasses import dataclass
 from pathlib import Path
+
+import psycopg
 
 from tests.support import free_port, wait_for_port
 
@@ -53,10 +56,8 @@ class PostgresServer:
         return done
 
     def stop(self) -> None:
-        try:
+        with contextlib.suppress(RuntimeError):  # already stopped
             self._run(_pg_bin("pg_ctl"), "-D", str(self.data_dir), "-m", "immediate", "stop")
-        except RuntimeError:
-            pass
         shutil.rmtree(self.root, ignore_errors=True)
 
     @property
@@ -74,8 +75,6 @@ class PostgresServer:
         }
 
     def query(self, sql: str) -> list[tuple[t.Any, ...]]:
-        import psycopg
-
         with psycopg.connect(self.url) as connection:
             return list(connection.execute(sql).fetchall())
 
@@ -105,8 +104,6 @@ def start_postgres() -> PostgresServer:
         "-o", f"-p {server.port} -k {socket_dir} -c listen_addresses=127.0.0.1 -c fsync=off", "start",
     )
     wait_for_port(server.port)
-    import psycopg
-
     admin_url = f"postgresql://{server.user}:{server.password}@{server.host}:{server.port}/postgres"
     with psycopg.connect(admin_url, autocommit=True) as connection:
         connection.execute(f"CREATE DATABASE {DATABASE}")

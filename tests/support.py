@@ -53,7 +53,8 @@ class Admin:
         return int(requests.get(f"{self.base_url}/_sandbox/requests", timeout=10).json()["total"])
 
     def requests_by_route(self) -> dict[str, int]:
-        return t.cast("dict[str, int]", requests.get(f"{self.base_url}/_sandbox/requests", timeout=10).json()["by_route"])
+        counts = requests.get(f"{self.base_url}/_sandbox/requests", timeout=10).json()["by_route"]
+        return t.cast("dict[str, int]", counts)
 
     def reset(self) -> None:
         requests.post(f"{self.base_url}/_sandbox/reset", timeout=10).raise_for_status()

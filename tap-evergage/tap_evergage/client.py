@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 
 from singer_sdk.authenticators import BasicAuthenticator
+from singer_sdk.exceptions import FatalAPIError
 from tapkit.config import config_error, validate_base_url
 from tapkit.pagination import decoded_json
 from tapkit.streams import KitRESTStream
@@ -16,6 +17,7 @@ if t.TYPE_CHECKING:
     from collections.abc import Iterable
 
     import requests
+    from singer_sdk.helpers.types import Context
 
 _CREDENTIAL_CAUSES = (
     "Usual causes: a wrong `api_key_id` or `api_secret_key`; an API token without the "
@@ -84,12 +86,10 @@ class EvergageStream(KitRESTStream[int]):
         yield from page
 
     def malformed(self, response: requests.Response, detail: str) -> Exception:
-        from singer_sdk.exceptions import FatalAPIError
-
         return FatalAPIError(f"{self.name}: unexpected response from {self.path}: {detail}")
 
     @override
-    def post_process(self, row: dict[str, t.Any], context: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
+    def post_process(self, row: dict[str, t.Any], context: Context | None = None) -> dict[str, t.Any] | None:
         for field in self.epoch_ms_fields:
             if field in row:
                 row[field] = epoch_ms_to_iso(row[field])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typing as t
 from array import array
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 from singer_sdk import typing as th
 from tapkit.pagination import PageNumberUntilShortPaginator
@@ -70,7 +71,7 @@ class DuplicateCounter:
 
     def duplicates(self) -> int:
         ordered = sorted(self._hashes)
-        return sum(1 for a, b in zip(ordered, ordered[1:], strict=False) if a == b)
+        return sum(1 for a, b in pairwise(ordered) if a == b)
 
 
 class _ProfileExportStream(EvergageStream):
@@ -117,11 +118,11 @@ class _ProfileExportStream(EvergageStream):
             )
 
     @override
-    def post_process(self, row: dict[str, t.Any], context: Context | None = None) -> dict[str, t.Any]:
-        row = super().post_process(row, context)
-        if context:
-            row.update(context)
-        return row
+    def post_process(self, row: dict[str, t.Any], context: Context | None = None) -> dict[str, t.Any] | None:
+        processed = super().post_process(row, context)
+        if processed is not None and context:
+            processed.update(context)
+        return processed
 
     @override
     def error_hint(self, response: requests.Response) -> str | None:
@@ -138,7 +139,7 @@ class UsersStream(_ProfileExportStream):
 
     name = "users"
     path = "/api/dataset/{dataset}/users.json"
-    primary_keys = ("dataset", "name")
+    primary_keys: t.ClassVar[tuple[str, ...]] = ("dataset", "name")
     replication_key = None
     schema = _open(th.PropertiesList(*USER_PROPERTIES))
 
@@ -154,7 +155,7 @@ class SegmentMembersStream(UsersStream):
     """The members of each configured segment, with when they joined (one partition per dataset x segment)."""
 
     name = "segment_members"
-    primary_keys = ("dataset", "segment", "name")
+    primary_keys: t.ClassVar[tuple[str, ...]] = ("dataset", "segment", "name")
     schema = _open(th.PropertiesList(
         *USER_PROPERTIES,
         th.Property("segment", th.StringType, required=True, description="Segment name or id as configured."),
@@ -191,7 +192,7 @@ class AccountsStream(_ProfileExportStream):
 
     name = "accounts"
     path = "/api/dataset/{dataset}/accounts.json"
-    primary_keys = ("dataset", "name")
+    primary_keys: t.ClassVar[tuple[str, ...]] = ("dataset", "name")
     replication_key = None
     selected_by_default = False
     schema = _open(th.PropertiesList(*PROFILE_PROPERTIES, th.Property("accountStatus", th.StringType)))

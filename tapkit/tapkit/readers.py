@@ -192,7 +192,7 @@ def read_json_array_records(
     reader = open_decompressed(raw, source)
     element = 0
     try:
-        for element, record in enumerate(ijson.items(reader, prefix, use_float=True), start=1):  # noqa: B007
+        for element, record in enumerate(ijson.items(reader, prefix, use_float=True), start=1):
             if not isinstance(record, dict):
                 raise MalformedInputError(
                     source, f"expected a JSON object, got {type(record).__name__}", line=element, unit="element"

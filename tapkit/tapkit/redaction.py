@@ -13,6 +13,7 @@ import logging
 import re
 import sys
 import threading
+import traceback
 import typing as t
 
 if t.TYPE_CHECKING:
@@ -109,8 +110,6 @@ def install_redaction(registry: SecretRegistry) -> None:
     def redacting_excepthook(
         exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
     ) -> None:
-        import traceback
-
         text = "".join(traceback.format_exception(exc_type, exc, tb))
         sys.stderr.write(registry.redact(text))
         sys.stderr.flush()

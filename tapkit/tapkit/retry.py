@@ -29,7 +29,7 @@ if t.TYPE_CHECKING:
 T = t.TypeVar("T")
 
 #: Exceptions that mean "the request or its body did not arrive whole": always worth another try.
-TRANSIENT_EXCEPTIONS: tuple[type[BaseException], ...] = (
+TRANSIENT_EXCEPTIONS: tuple[type[Exception], ...] = (
     ConnectionResetError,
     RetriableAPIError,
     requests.exceptions.Timeout,

@@ -96,7 +96,7 @@ class KitRESTStream(RESTStream[_TToken]):
         hint = self.error_hint(response)
         return f"{message}. {hint}" if hint else message
 
-    def error_hint(self, response: requests.Response) -> str | None:  # noqa: PLR6301
+    def error_hint(self, response: requests.Response) -> str | None:
         """Likely causes and the setting to fix for a failed response; None when there is nothing to add."""
         if response.status_code == 401:
             return "Check the credentials in the tap's settings."

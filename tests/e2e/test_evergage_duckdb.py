@@ -50,7 +50,7 @@ def test_meltano_run_loads_every_user_once_with_the_later_duplicate_winning(emul
         members = dict(db.sql("select segment, count(*) from tap_evergage.segment_members "
                               "where dataset = 'engage' group by 1").fetchall())
         for segment in served.settings["segments"][:2]:
-            expected = sum(served._is_member("engage", segment, i) for i in range(SCALE))  # noqa: SLF001
+            expected = sum(served._is_member("engage", segment, i) for i in range(SCALE))
             assert members[segment["name"]] == expected
 
     # A second run is a full refresh of the profiles (the API has no change filter) and adds nothing twice.

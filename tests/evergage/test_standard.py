@@ -5,8 +5,8 @@ from __future__ import annotations
 import atexit
 
 from singer_sdk.testing import get_tap_test_class
-
 from tap_evergage.tap import TapEvergage
+
 from tests.support import start_emulator
 
 # accounts_mode="data": a tenant that still has Account Profiles, so every stream has records.
@@ -33,4 +33,6 @@ def _catalog_with_every_stream_selected() -> dict:
     return catalog
 
 
-TestTapEvergage = get_tap_test_class(tap_class=TapEvergage, config=CONFIG, catalog=_catalog_with_every_stream_selected())
+TestTapEvergage = get_tap_test_class(
+    tap_class=TapEvergage, config=CONFIG, catalog=_catalog_with_every_stream_selected()
+)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+import requests
+from tap_evergage.client import attributes_as_object
+from tapkit.errors import vendor_message
 
 from sandbox.evergage import EvergageEmulator
 from tests.support import Admin, discover, run_tap, select_streams
@@ -75,7 +79,7 @@ def test_segment_members_are_partitioned_by_dataset_and_segment(emulator) -> Non
                                  ("sgCR002", emulated.settings["segments"][1])):
         expected = {
             emulated.user("engage", i)["name"] for i in range(60)
-            if emulated._is_member("engage", segment, i)  # noqa: SLF001 - the emulator's own rule
+            if emulated._is_member("engage", segment, i)
         }
         got = {m["name"] for m in members if m["segment"] == segment_ref}
         assert got == expected
@@ -89,8 +93,6 @@ def test_epoch_milliseconds_become_utc_date_times(emulator) -> None:
     raw = EvergageEmulator(scale=3).user("engage", 0)
     first = run.records("users")[0]
     assert first["firstActivity"].startswith("20") and first["firstActivity"].endswith("+00:00")
-    from datetime import datetime
-
     assert datetime.fromisoformat(first["firstActivity"]).timestamp() * 1000 == pytest.approx(raw["firstActivity"])
     schema = run.schema("users")["properties"]
     assert schema["lastActivity"]["format"] == "date-time"
@@ -182,8 +184,6 @@ def test_segment_members_without_segments_exports_nothing(emulator) -> None:
 
 def test_attribute_lists_of_the_lookup_shape_become_objects() -> None:
     """The single-user shape (fixture user_lookup_get_example_truncated.txt) has attributes as a list."""
-    from tap_evergage.client import attributes_as_object
-
     text = (FIXTURES / "user_lookup_get_example_truncated.txt").read_text()
     assert 'attributes: [{name: "oneSignalClickthroughRate", value: 0, updated: 1541190782448}]' in text
     assert attributes_as_object([{"name": "oneSignalClickthroughRate", "value": 0, "updated": 1541190782448}]) == {
@@ -193,11 +193,8 @@ def test_attribute_lists_of_the_lookup_shape_become_objects() -> None:
 
 @pytest.mark.parametrize("fixture", ["users_delete_post_deleted0.txt", "users_delete_post_deleted3.txt"])
 def test_plain_text_bodies_are_read_as_the_vendors_message(fixture: str) -> None:
-    import requests
-
-    from tapkit.errors import vendor_message
 
     response = requests.Response()
     response.status_code = 400
-    response._content = (FIXTURES / fixture).read_bytes()  # noqa: SLF001 - a Response built from a fixture
+    response._content = (FIXTURES / fixture).read_bytes()
     assert vendor_message(response).startswith("Deleted ")

@@ -8,7 +8,6 @@ import io
 import json
 
 import pytest
-
 from tapkit.readers import (
     MalformedInputError,
     TruncatedInputError,
@@ -59,7 +58,7 @@ def test_truncated_gzip_is_reported_as_truncated_after_the_complete_records() ->
 
 
 def test_jsonl_line_that_is_not_an_object_is_an_error() -> None:
-    with pytest.raises(MalformedInputError, match="line 1: expected a JSON object, got list"):
+    with pytest.raises(MalformedInputError, match=r"line 1: expected a JSON object, got list"):
         list(read_jsonl_records(io.BytesIO(b"[1, 2]\n"), "f"))
 
 
@@ -92,7 +91,7 @@ def test_csv_row_with_wrong_field_count_names_line_and_delimiter() -> None:
 
 
 def test_csv_unterminated_quote_at_end_is_truncation() -> None:
-    with pytest.raises(TruncatedInputError, match="f.csv"):
+    with pytest.raises(TruncatedInputError, match=r"f\.csv"):
         list(read_csv_records(io.BytesIO(b'a,b\n1,"unfinished\n'), "f.csv"))
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 from tapkit.redaction import REDACTED, RedactingFilter, SecretRegistry, redact_url
+
 from tests.support import Admin, assert_no_secrets, run_tap
 
 SECRET = "sandbox-api-secret-key-0f6c2b"
@@ -36,8 +38,6 @@ def test_log_filter_scrubs_arguments_and_tracebacks() -> None:
     try:
         raise RuntimeError(f"boom {SECRET}")
     except RuntimeError:
-        import sys
-
         record.exc_info = sys.exc_info()
     RedactingFilter(registry).filter(record)
     assert SECRET not in record.getMessage()

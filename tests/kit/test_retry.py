@@ -8,9 +8,9 @@ from email.utils import formatdate
 
 import pytest
 import requests
-
 from tapkit.retry import RetryPolicy, retry_after_seconds
-from tests.support import Admin, run_tap, select_streams
+
+from tests.support import Admin, discover, run_tap, select_streams
 
 EVERGAGE_CREDENTIALS = {"api_key_id": "sandbox-api-key-id", "api_secret_key": "sandbox-api-secret-key-0f6c2b"}
 
@@ -112,8 +112,6 @@ def test_slow_response_past_request_timeout_is_retried(emulator) -> None:
 
 def test_catalog_selection_is_honoured(emulator) -> None:
     """Sanity check of the runner the other tests rely on."""
-    from tests.support import discover
-
     server = emulator("evergage", scale=3)
     config = users_only(server.base_url)
     catalog = select_streams(discover("tap-evergage", config), "audit_events")
