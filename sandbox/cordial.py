@@ -1,0 +1,444 @@
+"""Emulator of Cordial's REST API v2, read side and export jobs (spec: shared/specs/cordial.md).
+
+What it implements, with the spec section it follows:
+- Basic auth with the API key as user name and an empty password; 401 `{"error": "Access Denied:
+  Authentication Failure"}` (a string `error`, unlike every other error body) also for a client IP
+  outside the key's allow-list (setting `allowed_ips`, CIDRs) (§2).
+- Bare-array lists with 1-based `page`/`per_page`; bracket filters (`time[gt]`, `purchaseDate[gte]`,
+  `times[start][lt]`, ...); 422 `Time value is incorrect` for an unparsable time; 404 `record not found`
+  for a filtered list that matches nothing; `[]` past the end of an unfiltered list (§3, §4).
+- `GET /v2/orders` serves at most 10,000 records per query (page x per_page window) (§4).
+- `GET /v2/contactactivities` has no `page`: clients page by `time[gt]`; events are time-ordered and
+  three share each second (§4).
+- `+0000` date-times, PHP's `[]` for empty maps, strings for numbers in product variants (§9.1).
+- Export POSTs (`contactexports`, `contactactivityexport`, `audiencetrendsexport`) with the documented
+  400/406 validation errors, jobs that move Scheduled → Processing → Done/Failed over time, and files
+  written into the destination over real S3 or SFTP (see `sandbox.cordial_exports`) (§7, §8).
+- 415 for a POST whose Content-Type is not JSON or form data (§3); 429 with `X-Rate-Limit-Limit`,
+  `-Remaining`, `-Reset` and `Retry-After` when the per-route window of setting `rate_limit`
+  (`{"limit": N, "period": seconds}`) is used up (§5); the kit's faults.
+
+Companion servers: `on_start` starts a local S3 server and an SFTP server (`sandbox.objectstores`),
+creates the buckets (`s3_buckets`) and folders (`sftp_folders`) of the demo, and records their
+addresses in the settings (`s3_endpoint_url`, `sftp_port`). On the demo port (8703) they listen on
+8713 and 8723, as meltano.yml's sandbox environment expects; elsewhere on free ports.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import threading
+import time
+import typing as t
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+from sandbox.cordial_data import CordialData, cordial_time, index_range, object_id, parse_filter_time
+from sandbox.cordial_export_routes import CordialExportRoutes
+from sandbox.cordial_exports import JobStore
+from sandbox.framework import Emulator, HTTPError, Request, Response, route, stable_hash
+from sandbox.objectstores import LocalS3Server, LocalSFTPServer
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable
+
+QUERY_CAP = 10_000  # GET /v2/orders "can retrieve up to 10,000 records at a time" (spec §4)
+MAX_PER_PAGE = 10_000
+DEMO_S3_PORT, DEMO_SFTP_PORT = 8713, 8723
+RECORD_NOT_FOUND = "record not found"
+HISTORY_JOB_NAMES = ["ImportContacts", "ExportContacts", "SendBatchMessage", "ExportEvents", "ImportOrders"]
+
+
+class CordialEmulator(CordialExportRoutes, Emulator):
+    vendor = "cordial"
+    default_port = 8703
+    default_settings: t.ClassVar[dict[str, t.Any]] = {
+        "api_key": "sandbox-cordial-api-key-3c8f",
+        "allowed_ips": None,  # e.g. ["127.0.0.0/8"]; None accepts every address
+        "contacts": None,  # default: scale
+        "activities": None,  # default: 3 x scale
+        "orders": None,  # default: scale
+        "products": None,  # default: scale / 2
+        "supplement_records": None,  # default: scale / 4 per supplement
+        "extra_contact_attributes": [],  # [{"key", "type"}] added to the account (schema evolution)
+        "audiences": [
+            {"name": "vip-customers", "trends": True},
+            {"name": "engaged-30d", "trends": True},
+            {"name": "lapsed-buyers", "trends": False},
+        ],
+        "default_per_page": 25,  # GUESSED (spec §4)
+        "past_end_404": False,  # a page past the end: [] (default) or 404 record not found (§12)
+        "job_schedule_seconds": 0.5,
+        "job_seconds": 2.0,
+        "job_outcomes": {},  # jobName or "*" -> "fail" | "stall"
+        "job_history": 12,
+        "rate_limit": None,
+        "object_stores": True,
+        "s3_port": None,
+        "sftp_port": None,
+        "s3_buckets": ["cordial-exports"],
+        "sftp_users": {"cordial": "sandbox-sftp-password-5e1a"},
+        "sftp_folders": ["exports"],
+    }
+
+    def __init__(self, **kwargs: t.Any) -> None:
+        super().__init__(**kwargs)
+        self.data = CordialData(self.settings)
+        self.jobs = JobStore(self._write_export)
+        self.s3: LocalS3Server | None = None
+        self.sftp: LocalSFTPServer | None = None
+        self._windows: dict[str, tuple[float, int]] = {}
+        self._window_lock = threading.Lock()
+
+    def on_settings_changed(self) -> None:
+        self.data = CordialData(self.settings)
+
+    # Companion object stores ----------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        if not self.settings.get("object_stores"):
+            return
+        demo = urlsplit(self.base_url).port == self.default_port
+        s3_port = self.settings.get("s3_port")
+        sftp_port = self.settings.get("sftp_port")
+        self.s3 = LocalS3Server(port=int(s3_port if s3_port is not None else (DEMO_S3_PORT if demo else 0))).start()
+        for bucket in self.settings.get("s3_buckets") or []:
+            self.s3.create_bucket(bucket)
+        self.sftp = LocalSFTPServer(
+            self.settings.get("sftp_users") or {},
+            port=int(sftp_port if sftp_port is not None else (DEMO_SFTP_PORT if demo else 0)),
+        ).start()
+        for folder in self.settings.get("sftp_folders") or []:
+            self.sftp.local_path(folder).mkdir(parents=True, exist_ok=True)
+        self.settings["s3_endpoint_url"] = self.s3.endpoint_url
+        self.settings["sftp_port"] = self.sftp.port
+
+    def on_stop(self) -> None:
+        for server in (self.sftp, self.s3):
+            if server is not None:
+                server.stop()
+        self.s3 = self.sftp = None
+
+    # Errors, auth, rate limits ----------------------------------------------------------------------
+
+    def error_response(self, error: HTTPError) -> Response:
+        body: t.Any
+        if "body" in error.extra:
+            body = error.extra["body"]
+        elif error.status == 401:
+            body = {"error": "Access Denied: Authentication Failure"}
+        elif error.status == 500:
+            body = {"error": "an error has occurred"}
+        elif error.status == 404 and error.message != RECORD_NOT_FOUND:
+            body = {"error": error.message}  # an unknown route: the v1 traffic's shape (spec §6)
+        else:
+            body = {"error": True, "errorKey": error.extra.get("error_key", "GENERIC_ERROR_KEY"),
+                    "message": error.message}
+            if error.status == 404:
+                body["errorKey"] = "RECORD_NOT_FOUND"
+            if error.status == 429:
+                body = {"error": True, "message": error.message}
+        return Response.json(body, status=error.status, headers=error.headers)
+
+    def handle(self, request: Request) -> Response:
+        if request.path.startswith("/_sandbox/"):
+            return super().handle(request)
+        try:
+            self._authorize(request)
+            if request.method in {"POST", "PUT"}:
+                content_type = (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+                if content_type not in {"application/json", "application/x-www-form-urlencoded"}:
+                    raise HTTPError(415, "Unsupported Media Type: Content-Type header must be application/json "
+                                         "or application/x-www-form-urlencoded.", error_key="UNSUPPORTED_MEDIA_TYPE")
+            limit_headers = self._rate_limit(request)
+        except HTTPError as error:
+            return self.error_response(error)
+        if request.path.rstrip("/") != request.path or not request.path.startswith("/v2/"):
+            return self.error_response(HTTPError(404, f"'{request.path}' is not found."))
+        response = super().handle(request)
+        if response.status == 404 and b"No route for" in (response.body if isinstance(response.body, bytes) else b""):
+            response = self.error_response(HTTPError(404, f"'{request.path}' is not found."))
+        response.headers.update(limit_headers)
+        return response
+
+    def _authorize(self, request: Request) -> None:
+        credentials = request.basic_auth()
+        if credentials is None or credentials[0] != self.settings["api_key"]:
+            raise HTTPError(401, "Access Denied: Authentication Failure")
+        allowed = self.settings.get("allowed_ips")
+        if allowed is not None:
+            address = ipaddress.ip_address(request.client)
+            if not any(address in ipaddress.ip_network(cidr, strict=False) for cidr in allowed):
+                raise HTTPError(401, "Access Denied: Authentication Failure")
+
+    def _rate_limit(self, request: Request) -> dict[str, str]:
+        """A fixed window per method and resource; 429 with Cordial's headers when it is used up (§5)."""
+        policy = self.settings.get("rate_limit")
+        if not policy:
+            return {}
+        limit, period = int(policy["limit"]), float(policy.get("period", 60))
+        key = f"{request.method} {'/'.join(request.path.split('/')[:3])}"
+        now = time.time()
+        with self._window_lock:
+            started, used = self._windows.get(key, (now, 0))
+            if now - started >= period:
+                started, used = now, 0
+            reset = max(1, math.ceil(started + period - now))
+            if used >= limit:
+                headers = {"X-Rate-Limit-Limit": str(limit), "X-Rate-Limit-Remaining": "0",
+                           "X-Rate-Limit-Reset": str(reset), "Retry-After": str(reset)}
+                raise HTTPError(429, "Too Many Requests", headers=headers)
+            self._windows[key] = (started, used + 1)
+        return {"X-Rate-Limit-Limit": str(limit), "X-Rate-Limit-Remaining": str(limit - used - 1),
+                "X-Rate-Limit-Reset": str(reset)}
+
+    # Paging helpers -------------------------------------------------------------------------------
+
+    def _per_page(self, request: Request) -> int:
+        per_page = request.int_arg("per_page", int(self.settings["default_per_page"])) or 0
+        if per_page < 1 or per_page > MAX_PER_PAGE:
+            raise HTTPError(400, f"per_page must be between 1 and {MAX_PER_PAGE}.")
+        return per_page
+
+    def _page(self, request: Request) -> int:
+        page = request.int_arg("page", 1) or 0
+        if page < 1:
+            raise HTTPError(400, "page must be 1 or more.")
+        return page
+
+    def _list(self, rows: list[t.Any], *, filtered: bool) -> Response:
+        """A bare-array page; a filtered query that matches nothing is 404 `record not found` (§4)."""
+        if not rows and (filtered or self.settings.get("past_end_404")):
+            raise HTTPError(404, RECORD_NOT_FOUND)
+        return Response.json(rows)
+
+    def _paged(self, request: Request, indexes: range | list[int], make: Callable[[int], t.Any], *,
+               filtered: bool = False, cap: int | None = None) -> Response:
+        page, per_page = self._page(request), self._per_page(request)
+        start = (page - 1) * per_page
+        stop = start + per_page
+        if cap is not None:
+            stop = min(stop, cap)
+        return self._list([make(i) for i in indexes[start:max(start, stop)]], filtered=filtered)
+
+    @staticmethod
+    def _time_bounds(request: Request, field: str) -> tuple[float | None, bool, float | None, bool, bool]:
+        """(low, low inclusive, high, high inclusive, any filter given) from `field[gt]` & co."""
+        low = high = None
+        low_inclusive = high_inclusive = True
+        given = False
+        exact = request.arg(field)
+        for operator in ("gt", "gte", "lt", "lte", ""):
+            raw = exact if operator == "" else request.arg(f"{field}[{operator}]")
+            if raw is None or raw == "":
+                continue
+            given = True
+            moment = parse_filter_time(raw)
+            if moment is None:
+                raise HTTPError(422, "Time value is incorrect")
+            if operator in {"gt", "gte", ""} and (low is None or moment >= low):
+                low, low_inclusive = moment, operator != "gt"
+            if operator in {"lt", "lte", ""} and (high is None or moment <= high):
+                high, high_inclusive = moment, operator != "lt"
+        return low, low_inclusive, high, high_inclusive, given
+
+    # Routes: account set-up -----------------------------------------------------------------------
+
+    @route("GET", r"/v2/health")
+    def health(self, request: Request) -> Response:
+        return Response.json({"status": "ok"})  # body GUESSED (spec §1)
+
+    @route("GET", r"/v2/accountcontactattributes")
+    def contact_attributes(self, request: Request) -> Response:
+        rows = self.data.attributes
+        kind, indexed = request.arg("type"), request.arg("indexed")
+        if kind:
+            rows = [a for a in rows if a["type"] == kind]
+        if indexed in {"0", "1"}:
+            rows = [a for a in rows if a["index"] == (indexed == "1")]
+        return self._list(rows, filtered=bool(kind or indexed))
+
+    @route("GET", r"/v2/accountlists")
+    def account_lists(self, request: Request) -> Response:
+        name = request.arg("name")
+        rows = [item for item in self.data.lists if not name or item["name"] == name]
+        return self._list(rows, filtered=bool(name))
+
+    @route("GET", r"/v2/accountlists/(?P<list_id>[^/]+)(?P<count>/count)?")
+    def account_list(self, request: Request, list_id: str, count: str | None) -> Response:
+        for item in self.data.lists:
+            if str(item["id"]) == list_id:
+                if count:
+                    members = sum(1 for i in range(self.data.count("contacts")) if item["name"] in
+                                  self.data.contact(i)["lists"])
+                    return Response.json({**item, "count": members})
+                return Response.json(item)
+        raise HTTPError(404, RECORD_NOT_FOUND)
+
+    # Routes: contacts -----------------------------------------------------------------------------
+
+    @route("GET", r"/v2/contacts")
+    def contacts(self, request: Request) -> Response:
+        count = self.data.count("contacts")
+        email = request.arg("email")
+        if email:
+            prefix, _, number = email.partition("@")[0].partition("contact")
+            index = int(number) if not prefix and number.isdigit() and int(number) < count else None
+            return self._list([self.data.contact(index)] if index is not None else [], filtered=True)
+        audience = request.arg("audience-key")
+        indexes: range | list[int] = range(count)
+        if audience:
+            self._audience(audience)
+            indexes = [i for i in range(count) if self._in_audience(audience, i)]
+        return self._paged(request, indexes, self.data.contact, filtered=bool(audience))
+
+    @route("GET", r"/v2/contacts/(?P<key>[^/]+)")
+    def contact(self, request: Request, key: str) -> Response:
+        key = key.removeprefix("email:")
+        for index in range(self.data.count("contacts")):
+            record = self.data.contact(index)
+            if key in (record["_id"], record["channels"]["email"]["address"]):
+                return Response.json(record)
+        raise HTTPError(404, RECORD_NOT_FOUND)
+
+    def _audience(self, name: str) -> dict[str, t.Any]:
+        for audience in self.settings.get("audiences", []):
+            if audience["name"] == name:
+                return t.cast("dict[str, t.Any]", audience)
+        raise HTTPError(400, f"Audience with name: '{name}' does not exist.")
+
+    def _in_audience(self, audience: str, index: int) -> bool:
+        return stable_hash(self.seed, "audience-member", audience, index) % 2 == 0
+
+    # Routes: contact activities -------------------------------------------------------------------
+
+    def _activity_indexes(self, request: Request, time_field: str = "time") -> tuple[range, bool]:
+        low, low_inc, high, high_inc, given = self._time_bounds(request, time_field)
+        count = self.data.count("activities", 3)
+        return index_range(count, self.data.activity_time, low, low_inc, high=high, high_inclusive=high_inc), given
+
+    @route("GET", r"/v2/contactactivities")
+    def contact_activities(self, request: Request) -> Response:
+        indexes, filtered = self._activity_indexes(request)
+        per_page = self._per_page(request)
+        action, email = request.arg("action"), request.arg("email")
+        rows: list[dict[str, t.Any]] = []
+        for index in indexes:  # no `page` parameter: clients move `time[gt]` forward (spec §4)
+            record = self.data.activity(index)
+            if (action and record["action"] != action) or (email and record["email"] != email):
+                continue
+            rows.append(record)
+            if len(rows) >= per_page:
+                break
+        return self._list(rows, filtered=filtered or bool(action or email))
+
+    # Routes: orders and products ------------------------------------------------------------------
+
+    @route("GET", r"/v2/orders")
+    def orders(self, request: Request) -> Response:
+        low, low_inc, high, high_inc, given = self._time_bounds(request, "purchaseDate")
+        indexes: range | list[int] = index_range(
+            self.data.count("orders"), self.data.order_time, low, low_inc, high=high, high_inclusive=high_inc
+        )
+        if request.arg("sort_dir", "asc") == "desc":
+            indexes = indexes[::-1]
+        contact_id = request.arg("cID")
+        if contact_id:
+            indexes = [i for i in indexes if self.data.order(i)["cID"] == contact_id]
+        return self._paged(request, indexes, self.data.order, filtered=given or bool(contact_id), cap=QUERY_CAP)
+
+    @route("GET", r"/v2/orders/(?P<order_id>[^/]+)")
+    def order(self, request: Request, order_id: str) -> Response:
+        if order_id.startswith("R") and order_id[1:].isdigit() and int(order_id[1:]) < self.data.count("orders"):
+            return Response.json(self.data.order(int(order_id[1:])))
+        raise HTTPError(404, RECORD_NOT_FOUND)
+
+    @route("GET", r"/v2/products")
+    def products(self, request: Request) -> Response:
+        return self._paged(request, range(self.data.count("products", 0.5)), self.data.product)
+
+    @route("GET", r"/v2/products/(?P<product_id>[^/]+)")
+    def product(self, request: Request, product_id: str) -> Response:
+        if product_id.isdigit() and 0 < int(product_id) <= self.data.count("products", 0.5):
+            return Response.json(self.data.product(int(product_id) - 1))
+        raise HTTPError(404, RECORD_NOT_FOUND)
+
+    # Routes: supplements --------------------------------------------------------------------------
+
+    @route("GET", r"/v2/supplements")
+    def supplements(self, request: Request) -> Response:
+        rows = self.data.supplements
+        return self._paged(request, range(len(rows)), lambda i: rows[i])
+
+    @route("GET", r"/v2/supplements/(?P<key>[^/]+)/records")
+    def supplement_records(self, request: Request, key: str) -> Response:
+        if key not in {s["key"] for s in self.data.supplements}:
+            raise HTTPError(422, f"The supplement '{key}' does not exist.")
+        count = self.data.count("supplement_records", 0.25)
+        return self._paged(request, range(count), lambda i: self.data.supplement_record(key, i))
+
+    # Routes: jobs ---------------------------------------------------------------------------------
+
+    def _all_jobs(self) -> list[dict[str, t.Any]]:
+        now = time.time()
+        today = datetime.now(tz=UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        history = []
+        total = int(self.settings.get("job_history") or 0)
+        for index in range(total):
+            h = stable_hash(self.seed, "job", index)
+            start = today - timedelta(hours=6 * (total - index))
+            failed = h % 9 == 0
+            history.append({
+                "_id": object_id(self.seed, "job", index),
+                "jobName": HISTORY_JOB_NAMES[h % len(HISTORY_JOB_NAMES)],
+                "status": "Failed" if failed else "Done",
+                "totalItems": h % 5000,
+                "completedItems": (h % 5000) // (2 if failed else 1),
+                "times": {"start": cordial_time(start.timestamp()),
+                          "end": cordial_time(start.timestamp() + 60 + h % 600)},
+                "metadata": {"name": f"job-{index}"},
+                "result": {"totalRecords": h % 5000, "inserted": h % 100, "updated": h % 4000, "rejected": 0,
+                           "error": 0, "ignored": 0},
+            })
+        schedule, run = float(self.settings["job_schedule_seconds"]), float(self.settings["job_seconds"])
+        created = [job.view(schedule, run, now) for job in self.jobs.all()]
+        return history + created
+
+    @route("GET", r"/v2/jobs")
+    def jobs_list(self, request: Request) -> Response:
+        per_page = self._per_page(request)
+        if "statistic" in (request.arg("include") or "") and per_page > 25:
+            raise HTTPError(400, "When include=statistic is requested, per_page must not exceed 25.",
+                            error_key="JOBS_STATISTIC_PER_PAGE_EXCEEDED")
+        rows = self._all_jobs()
+        filtered = False
+        for name in ("jobName", "status"):
+            if value := request.arg(name):
+                rows = [r for r in rows if r.get(name) == value]
+                filtered = True
+        for part in ("start", "end"):
+            low, low_inc, high, high_inc, given = self._time_bounds(request, f"times[{part}]")
+            if given:
+                filtered = True
+                rows = [r for r in rows if _within(r["times"].get(part), low, low_inc, high, high_inc)]
+        rows.sort(key=lambda r: r["times"]["start"])
+        return self._paged(request, range(len(rows)), lambda i: rows[i], filtered=filtered)
+
+    @route("GET", r"/v2/jobs/(?P<job_id>[^/]+)")
+    def job(self, request: Request, job_id: str) -> Response:
+        for record in self._all_jobs():
+            if record["_id"] == job_id:
+                return Response.json(record)
+        raise HTTPError(404, RECORD_NOT_FOUND)
+
+
+def _within(value: str | None, low: float | None, low_inc: bool, high: float | None, high_inc: bool) -> bool:
+    if value is None:
+        return False
+    moment = parse_filter_time(value)
+    if moment is None:
+        return False
+    if low is not None and (moment < low or (moment == low and not low_inc)):
+        return False
+    return not (high is not None and (moment > high or (moment == high and not high_inc)))
