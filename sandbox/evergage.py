@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import time
 import typing as t
 from http import HTTPStatus
@@ -155,25 +156,46 @@ class EvergageEmulator(Emulator):
             "accountStatus": ["active", "trial", "churned"][h % 3],
         }
 
-    def served_users(self, dataset: str, size: int) -> Iterator[tuple[int, bool]]:
-        """The export order: (user index, is the updated duplicate) for every record served."""
+    def served_users(self, dataset: str, size: int, start: int = 0) -> Iterator[tuple[int, bool]]:
+        """The export order from position `start`: (user index, is the updated duplicate) per record.
+
+        A duplicate of user d is served right after user d + 1. Jumping straight to `start` (instead of
+        generating and skipping everything before it) keeps every page O(page size), so paging through
+        millions of users costs linear time.
+        """
         duplicates = sorted(d for d in self.settings.get("duplicates", []) if 0 <= d < size - 1)
-        pending = 0
-        for index in range(size):
-            yield index, False
+        # User i sits at position i + (duplicates served before it); begin a little early and skip.
+        index = max(0, start - len(duplicates))
+        position = index + sum(1 for d in duplicates if d + 1 < index)
+        pending = sum(1 for d in duplicates if d + 1 < index)
+        while index < size:
+            if position >= start:
+                yield index, False
+            position += 1
             while pending < len(duplicates) and duplicates[pending] + 1 == index:
-                yield duplicates[pending], True
+                if position >= start:
+                    yield duplicates[pending], True
+                position += 1
                 pending += 1
+            index += 1
 
     def _is_member(self, dataset: str, segment: dict[str, t.Any], index: int) -> bool:
         return stable_hash(self.seed, dataset, segment["id"], index) % int(segment.get("every", 3)) == 0
 
-    def _user_records(self, request: Request, dataset: dict[str, t.Any]) -> Iterator[dict[str, t.Any]]:
+    def _user_records(
+        self, request: Request, dataset: dict[str, t.Any], start: int = 0
+    ) -> Iterator[dict[str, t.Any]]:
+        """Users in export order from position `start` (counted after the segment filter, if any)."""
         segment = self._segment(request.arg("filter") or "") if request.arg("filter") else None
         include_geo = (request.arg("includeGeo") or "").lower() == "true"
         name = dataset["name"]
-        for index, updated in self.served_users(name, self.dataset_size(dataset)):
+        # Without a filter, jump to `start`; with one, membership must be counted from the beginning.
+        skip = start if segment is not None else 0
+        for index, updated in self.served_users(name, self.dataset_size(dataset), 0 if segment else start):
             if segment is not None and not self._is_member(name, segment, index):
+                continue
+            if skip:
+                skip -= 1
                 continue
             record = self.user(name, index, updated=updated)
             if segment is not None:
@@ -196,7 +218,9 @@ class EvergageEmulator(Emulator):
     def users(self, request: Request, ref: str, fmt: str) -> Response:
         dataset = self._dataset(ref)
         self._authorize(request, dataset)
-        return self._export(request, self._user_records(request, dataset), fmt)
+        page_size, page = self._paging(request)
+        start = page * page_size if page_size else 0
+        return self._export(self._user_records(request, dataset, start), fmt, page_size)
 
     @route("GET", r"/api/dataset/(?P<ref>[^/]+)/accounts\.(?P<fmt>json|csv)")
     def accounts(self, request: Request, ref: str, fmt: str) -> Response:
@@ -206,24 +230,28 @@ class EvergageEmulator(Emulator):
         if mode == "404":
             raise HTTPError(404, "Account Profiles are not enabled for this account")
         size = self.dataset_size(dataset) // 10 if mode == "data" else 0
-        records = (self.account(dataset["name"], i) for i in range(size))
-        return self._export(request, records, fmt)
+        page_size, page = self._paging(request)
+        start = page * page_size if page_size else 0
+        records = (self.account(dataset["name"], i) for i in range(start, size))
+        return self._export(records, fmt, page_size)
 
-    def _export(self, request: Request, records: Iterator[dict[str, t.Any]], fmt: str) -> Response:
+    @staticmethod
+    def _paging(request: Request) -> tuple[int | None, int]:
         page_size = request.int_arg("pageSize")
         page = request.int_arg("page", 0) or 0
         if page_size is not None and (page_size < 1 or page < 0):
             raise HTTPError(400, "pageSize must be positive and page must not be negative")
-        if page_size is not None:
-            start = page * page_size
-            # Generation is cheap; stopping early keeps a deep page's cost bounded by its position.
-            selected: t.Iterable[dict[str, t.Any]] = _take_window(records, start, page_size)
-        else:
-            selected = records
+        return page_size, page
+
+    def _export(self, records: Iterator[dict[str, t.Any]], fmt: str, page_size: int | None) -> Response:
+        """One page (`page_size` records from the iterator) or, without a page size, all of them, streamed."""
+        selected: t.Iterable[dict[str, t.Any]] = (
+            itertools.islice(records, page_size) if page_size is not None else records
+        )
         if fmt == "csv":
             return Response.stream(chunked(_csv_rows(selected)), "text/csv;charset=UTF-8")
         if page_size is not None:
-            return Response.json(list(selected))
+            return Response(200, json_bytes(list(selected)), {"Content-Type": "application/json;charset=UTF-8"})
         return Response.stream(chunked(json_array_stream(selected, json_bytes)), "application/json;charset=UTF-8")
 
     @route("GET", r"/api/audit/list")
@@ -269,14 +297,6 @@ class EvergageEmulator(Emulator):
             {"id": f"pr{i:03d}", "email": f"admin{i}@example.com", "name": f"Admin {i}", "roles": ["Admin"]}
             for i in range(5)
         ])
-
-
-def _take_window(records: Iterator[dict[str, t.Any]], start: int, size: int) -> Iterator[dict[str, t.Any]]:
-    for position, record in enumerate(records):
-        if position >= start + size:
-            return
-        if position >= start:
-            yield record
 
 
 def _csv_rows(records: t.Iterable[dict[str, t.Any]]) -> Iterator[bytes]:
