@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 import typing as t
 from datetime import UTC, datetime
 from functools import cached_property
+from urllib.parse import quote
 
+import msgspec
+import requests
 from singer_sdk.authenticators import BasicAuthenticator
 from singer_sdk.exceptions import FatalAPIError
-from tapkit.config import config_error, validate_base_url
+from tapkit.config import DEFAULT_REQUEST_TIMEOUT, config_error, validate_base_url
 from tapkit.pagination import decoded_json
+from tapkit.retry import RetryPolicy, call_with_retries, raise_for_status
 from tapkit.streams import KitRESTStream
 from typing_extensions import override
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
 
-    import requests
     from singer_sdk.helpers.types import Context
 
 _CREDENTIAL_CAUSES = (
@@ -35,6 +39,46 @@ def base_url_from_config(config: t.Mapping[str, t.Any]) -> str:
         raise config_error("Set `account_name` (and `instance`, e.g. us-1), or `api_url`.")
     host = f"{account}.{config['instance']}.evergage.com" if config.get("instance") else f"{account}.evergage.com"
     return validate_base_url(f"https://{host}", "account_name/instance")
+
+
+def sample_attribute_names(config: t.Mapping[str, t.Any], logger: logging.Logger, rows: int = 200) -> set[str]:
+    """The custom attribute names on the first `rows` users of the first dataset (for discovery).
+
+    Attributes are whatever the tenant defined, so the schema learns them from the data, the way
+    MeltanoLabs taps learn custom properties from the API. A failure here is not fatal: the stream's
+    `attributes` object stays open and every key is still kept.
+    """
+    dataset = (config.get("datasets") or ["engage"])[0]
+    url = f"{base_url_from_config(config)}/api/dataset/{quote(dataset, safe='')}/users.json"
+    auth = (config.get("api_key_id", ""), config.get("api_secret_key", ""))
+    timeout = int(config.get("request_timeout") or DEFAULT_REQUEST_TIMEOUT)
+
+    def fetch() -> t.Any:
+        response = requests.get(url, params={"pageSize": rows, "page": 0}, auth=auth, timeout=timeout)
+        raise_for_status(response, f"sampling users for discovery: HTTP {response.status_code}")
+        return response.json()
+
+    try:
+        page = call_with_retries(fetch, policy=RetryPolicy(max_tries=3), logger=logger, what="sampling users")
+    except Exception as exc:  # noqa: BLE001 - discovery still works without the sample
+        logger.warning("Could not sample users to discover custom attributes (%s); `attributes` stays open.", exc)
+        return set()
+    names: set[str] = set()
+    for user in page if isinstance(page, list) else []:
+        attributes = user.get("attributes") if isinstance(user, dict) else None
+        if isinstance(attributes, list):
+            attributes = attributes_as_object(attributes)
+        if isinstance(attributes, dict):
+            names.update(str(name) for name in attributes)
+    return names
+
+
+def _as_text(value: t.Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return msgspec.json.encode(value).decode()
 
 
 def epoch_ms_to_iso(value: t.Any) -> t.Any:
@@ -95,7 +139,14 @@ class EvergageStream(KitRESTStream[int]):
                 row[field] = epoch_ms_to_iso(row[field])
         attributes = row.get("attributes")
         if isinstance(attributes, list):
-            row["attributes"] = attributes_as_object(attributes)
+            attributes = attributes_as_object(attributes)
+        if isinstance(attributes, dict):
+            # Personalization stores attribute values as text (its import API takes strings only); a
+            # stray number or list is rendered as text so the declared string columns always fit.
+            row["attributes"] = {
+                key: value if value is None or isinstance(value, str) else _as_text(value)
+                for key, value in attributes.items()
+            }
         return row
 
     @override

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import typing as t
 from array import array
 from datetime import UTC, datetime, timedelta
@@ -32,6 +33,21 @@ def _open(properties: th.PropertiesList) -> dict[str, t.Any]:
     """A schema that keeps keys it does not list: the field set varies by tenant (spec §2.3)."""
     schema = properties.to_dict()
     schema["additionalProperties"] = True
+    return schema
+
+
+def with_attribute_names(schema: dict[str, t.Any], names: t.Iterable[str]) -> dict[str, t.Any]:
+    """`schema` with the custom attributes seen in a sample declared inside `attributes`.
+
+    Declared keys become typed columns when a target flattens records (a flattened open object with no
+    declared properties would otherwise vanish); keys not seen in the sample are still kept, because
+    `attributes` stays open.
+    """
+    schema = copy.deepcopy(schema)
+    attributes = schema["properties"]["attributes"]
+    attributes.setdefault("properties", {}).update(
+        {name: {"type": ["string", "null"]} for name in sorted(names)}
+    )
     return schema
 
 
@@ -78,7 +94,13 @@ class _ProfileExportStream(EvergageStream):
     """Users and accounts exports: 0-based `page` with `pageSize`, ending on a short page (spec §3)."""
 
     epoch_ms_fields = ("firstActivity", "lastActivity", "segmentJoined")
-    export_name: t.ClassVar[str]
+    #: The schema before discovery adds the tenant's custom attributes (see `with_attribute_names`).
+    base_schema: t.ClassVar[dict[str, t.Any]]
+
+    @override
+    @property
+    def schema(self) -> dict[str, t.Any]:
+        return self._schema if self._schema is not None else self.base_schema
 
     @override
     @property
@@ -141,7 +163,7 @@ class UsersStream(_ProfileExportStream):
     path = "/api/dataset/{dataset}/users.json"
     primary_keys: t.ClassVar[tuple[str, ...]] = ("dataset", "name")
     replication_key = None
-    schema = _open(th.PropertiesList(*USER_PROPERTIES))
+    base_schema = _open(th.PropertiesList(*USER_PROPERTIES))
 
     @override
     def get_url_params(self, context: Context | None, next_page_token: int | None) -> dict[str, t.Any]:
@@ -156,7 +178,7 @@ class SegmentMembersStream(UsersStream):
 
     name = "segment_members"
     primary_keys: t.ClassVar[tuple[str, ...]] = ("dataset", "segment", "name")
-    schema = _open(th.PropertiesList(
+    base_schema = _open(th.PropertiesList(
         *USER_PROPERTIES,
         th.Property("segment", th.StringType, required=True, description="Segment name or id as configured."),
         th.Property("segmentJoined", DateTime, description="When the user joined the segment."),
@@ -195,7 +217,7 @@ class AccountsStream(_ProfileExportStream):
     primary_keys: t.ClassVar[tuple[str, ...]] = ("dataset", "name")
     replication_key = None
     selected_by_default = False
-    schema = _open(th.PropertiesList(*PROFILE_PROPERTIES, th.Property("accountStatus", th.StringType)))
+    base_schema = _open(th.PropertiesList(*PROFILE_PROPERTIES, th.Property("accountStatus", th.StringType)))
 
     @override
     def validate_response(self, response: requests.Response) -> None:

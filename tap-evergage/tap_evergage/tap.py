@@ -8,7 +8,7 @@ from tapkit.tap import KitTap
 from typing_extensions import override
 
 from tap_evergage import streams
-from tap_evergage.client import base_url_from_config
+from tap_evergage.client import base_url_from_config, sample_attribute_names
 
 
 class TapEvergage(KitTap):
@@ -56,9 +56,15 @@ class TapEvergage(KitTap):
     @override
     def discover_streams(self) -> list[streams.EvergageStream]:
         base_url_from_config(self.config)  # fail on a bad host setting before any request
+        users_schema, members_schema = streams.UsersStream.base_schema, streams.SegmentMembersStream.base_schema
+        # A sync with a catalog takes its schemas from the catalog: sample only when discovering.
+        if self.input_catalog is None:
+            names = sample_attribute_names(self.config, self.logger)
+            users_schema = streams.with_attribute_names(users_schema, names)
+            members_schema = streams.with_attribute_names(members_schema, names)
         return [
-            streams.UsersStream(self),
-            streams.SegmentMembersStream(self),
+            streams.UsersStream(self, schema=users_schema),
+            streams.SegmentMembersStream(self, schema=members_schema),
             streams.AccountsStream(self),
             streams.AuditEventsStream(self),
         ]

@@ -22,8 +22,11 @@ def config_for(base_url: str, **extra: object) -> dict:
 
 
 def sync(base_url: str, *streams: str, **extra: object):  # type: ignore[no-untyped-def]
+    """Discover, then sync `streams`; the emulator's request counts start after the discovery."""
     config = config_for(base_url, **extra)
-    run = run_tap("tap-evergage", config, catalog=select_streams(discover("tap-evergage", config), *streams))
+    catalog = select_streams(discover("tap-evergage", config), *streams)
+    Admin(base_url).reset()
+    run = run_tap("tap-evergage", config, catalog=catalog)
     assert run.returncode == 0, run.stderr
     return run
 
@@ -189,6 +192,22 @@ def test_attribute_lists_of_the_lookup_shape_become_objects() -> None:
     assert attributes_as_object([{"name": "oneSignalClickthroughRate", "value": 0, "updated": 1541190782448}]) == {
         "oneSignalClickthroughRate": 0
     }
+
+
+def test_discovery_declares_the_custom_attributes_it_samples(emulator) -> None:
+    server = emulator("evergage", scale=5, extra_attributes=["loyaltyId"])
+    catalog = discover("tap-evergage", config_for(server.base_url))
+    users = next(s for s in catalog["streams"] if s["tap_stream_id"] == "users")
+    attributes = users["schema"]["properties"]["attributes"]
+    assert set(attributes["properties"]) == {"favoriteCategory", "newsletter", "tier", "loyaltyId"}
+    assert attributes["additionalProperties"] is True, "attributes added later are still kept"
+
+
+def test_discovery_without_a_reachable_api_still_offers_open_attributes() -> None:
+    config = {"api_url": "http://127.0.0.1:9", **CREDENTIALS, "request_timeout": 2}
+    catalog = discover("tap-evergage", config)
+    users = next(s for s in catalog["streams"] if s["tap_stream_id"] == "users")
+    assert users["schema"]["properties"]["attributes"]["additionalProperties"] is True
 
 
 @pytest.mark.parametrize("fixture", ["users_delete_post_deleted0.txt", "users_delete_post_deleted3.txt"])

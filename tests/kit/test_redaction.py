@@ -7,7 +7,7 @@ import sys
 
 from tapkit.redaction import REDACTED, RedactingFilter, SecretRegistry, redact_url
 
-from tests.support import Admin, assert_no_secrets, run_tap
+from tests.support import Admin, assert_no_secrets, discover, run_tap
 
 SECRET = "sandbox-api-secret-key-0f6c2b"
 KEY_ID = "sandbox-api-key-id"
@@ -48,12 +48,13 @@ def test_log_filter_scrubs_arguments_and_tracebacks() -> None:
 def test_a_failing_sync_never_prints_its_credentials(emulator) -> None:
     """The vendor echoes the secret in its error body; the tap's error and traceback must not."""
     server = emulator("evergage", scale=5)
+    config = {"api_url": server.base_url, "api_key_id": KEY_ID, "api_secret_key": SECRET, "datasets": ["engage"]}
+    catalog = discover("tap-evergage", config)
     Admin(server.base_url).faults({
         "kind": "status", "status": 403, "path": "users",
         "body": f'{{"message": "token {SECRET} lacks Can access API (Authorization: Basic c2VjcmV0OnNlY3JldA==)"}}',
     })
-    config = {"api_url": server.base_url, "api_key_id": KEY_ID, "api_secret_key": SECRET, "datasets": ["engage"]}
-    run = run_tap("tap-evergage", config)
+    run = run_tap("tap-evergage", config, catalog=catalog)
     assert run.returncode != 0
     assert "HTTP 403" in run.stderr
     assert "Can access API" in run.stderr, "the vendor's words survive redaction"

@@ -19,6 +19,15 @@ def users_only(base_url: str, **extra: object) -> dict:
     return {"api_url": base_url, **EVERGAGE_CREDENTIALS, "datasets": ["engage"], "page_size": 10, **extra}
 
 
+def sync_users(base_url: str, *faults: dict, **extra: object):  # type: ignore[no-untyped-def]
+    """Discover, inject `faults`, then sync `users` (so the faults hit the sync, not the discovery)."""
+    config = users_only(base_url, **extra)
+    catalog = select_streams(discover("tap-evergage", config), "users")
+    if faults:
+        Admin(base_url).faults(*faults)
+    return run_tap("tap-evergage", config, catalog=catalog)
+
+
 def response_with(headers: dict[str, str]) -> requests.Response:
     response = requests.Response()
     response.status_code = 429
@@ -48,10 +57,8 @@ def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:
 
 def test_429_with_retry_after_waits_that_long_then_succeeds(emulator) -> None:
     server = emulator("evergage", scale=25)
-    Admin(server.base_url).faults({"kind": "status", "status": 429, "retry_after": 2, "path": "users"})
-    catalog_free_config = users_only(server.base_url)
     started = time.monotonic()
-    run = run_tap("tap-evergage", catalog_free_config)
+    run = sync_users(server.base_url, {"kind": "status", "status": 429, "retry_after": 2, "path": "users"})
     elapsed = time.monotonic() - started
     assert run.returncode == 0, run.stderr
     assert len({r["name"] for r in run.records("users")}) == 25
@@ -61,9 +68,7 @@ def test_429_with_retry_after_waits_that_long_then_succeeds(emulator) -> None:
 
 def test_dropped_connection_mid_body_is_retried(emulator) -> None:
     server = emulator("evergage", scale=25)
-    admin = Admin(server.base_url)
-    admin.faults({"kind": "drop", "after_bytes": 300, "path": "users"})
-    run = run_tap("tap-evergage", users_only(server.base_url))
+    run = sync_users(server.base_url, {"kind": "drop", "after_bytes": 300, "path": "users"})
     assert run.returncode == 0, run.stderr
     assert len({r["name"] for r in run.records("users")}) == 25
     assert "retrying in" in run.stderr
@@ -71,16 +76,14 @@ def test_dropped_connection_mid_body_is_retried(emulator) -> None:
 
 def test_5xx_burst_is_retried_until_it_passes(emulator) -> None:
     server = emulator("evergage", scale=5)
-    Admin(server.base_url).faults({"kind": "status", "status": 503, "times": 2, "path": "users"})
-    run = run_tap("tap-evergage", users_only(server.base_url))
+    run = sync_users(server.base_url, {"kind": "status", "status": 503, "times": 2, "path": "users"})
     assert run.returncode == 0, run.stderr
     assert run.stderr.count("HTTP 503") >= 2
 
 
 def test_retries_are_bounded_by_max_retries(emulator) -> None:
     server = emulator("evergage", scale=5)
-    Admin(server.base_url).faults({"kind": "status", "status": 502, "times": -1, "path": "users"})
-    run = run_tap("tap-evergage", users_only(server.base_url, max_retries=1))
+    run = sync_users(server.base_url, {"kind": "status", "status": 502, "times": -1, "path": "users"}, max_retries=1)
     assert run.returncode != 0
     assert "HTTP 502" in run.stderr
     assert "try 1 of 2" in run.stderr
@@ -89,12 +92,11 @@ def test_retries_are_bounded_by_max_retries(emulator) -> None:
 
 def test_400_fails_at_once_with_the_vendors_message(emulator) -> None:
     server = emulator("evergage", scale=5)
-    Admin(server.base_url).faults({
+    started = time.monotonic()
+    run = sync_users(server.base_url, {
         "kind": "status", "status": 400, "path": "users",
         "body": '{"error": "Bad Request", "message": "pageSize is out of range", "status": 400}',
     })
-    started = time.monotonic()
-    run = run_tap("tap-evergage", users_only(server.base_url))
     assert run.returncode != 0
     assert "HTTP 400: pageSize is out of range" in run.stderr
     assert "retrying" not in run.stderr
@@ -103,8 +105,7 @@ def test_400_fails_at_once_with_the_vendors_message(emulator) -> None:
 
 def test_slow_response_past_request_timeout_is_retried(emulator) -> None:
     server = emulator("evergage", scale=5)
-    Admin(server.base_url).faults({"kind": "latency", "seconds": 3, "path": "users"})
-    run = run_tap("tap-evergage", users_only(server.base_url, request_timeout=1))
+    run = sync_users(server.base_url, {"kind": "latency", "seconds": 3, "path": "users"}, request_timeout=1)
     assert run.returncode == 0, run.stderr
     assert "ReadTimeout" in run.stderr
     assert len(run.records("users")) == 6  # five users and the emulator's deliberate duplicate
