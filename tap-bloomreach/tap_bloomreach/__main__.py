@@ -1,0 +1,5 @@
+"""`python -m tap_bloomreach`."""
+
+from tap_bloomreach.tap import TapBloomreach
+
+TapBloomreach.cli()
