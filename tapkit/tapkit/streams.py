@@ -9,6 +9,9 @@ from urllib.parse import urlsplit
 import requests
 from singer_sdk import RESTStream
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.helpers._util import utc_now
+from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.singerlib import RecordMessage
 from typing_extensions import override
 
 from tapkit.config import DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT
@@ -32,6 +35,32 @@ class KitRESTStream(RESTStream[_TToken]):
 
     #: Read the body as a stream (for bodies too large for memory) instead of whole.
     stream_response_body: bool = False
+
+    #: Our records come from JSON or CSV parsers, so they hold JSON types already, and the timestamps
+    #: streams convert are converted in `post_process`. Recursive conformance would re-check every
+    #: value of every record for nothing (it took half of a tap's time); schemas stay open
+    #: (`additionalProperties`) where the vendor's field set varies, so nothing needs removing either.
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+
+    @cached_property
+    def _every_property_selected(self) -> bool:
+        mask = self.mask
+        return all(mask.values())
+
+    @override
+    def _generate_record_messages(self, record: dict[str, t.Any]) -> Generator[RecordMessage, None, None]:
+        # The SDK walks every record to drop deselected properties, even when none is deselected
+        # (the usual case): skip the walk then. With a deselected property, the SDK's own path runs.
+        if not self._every_property_selected or self.TYPE_CONFORMANCE_LEVEL != TypeConformanceLevel.NONE:
+            yield from super()._generate_record_messages(record)
+            return
+        for stream_map in self.stream_maps:
+            mapped = stream_map.transform(record)
+            if mapped is not None:
+                yield RecordMessage(
+                    stream=stream_map.stream_alias, record=mapped, version=self._stream_version,
+                    time_extracted=utc_now(),
+                )
 
     @cached_property
     def retry_policy(self) -> RetryPolicy:

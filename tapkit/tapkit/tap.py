@@ -2,20 +2,52 @@
 
 from __future__ import annotations
 
+import atexit
+import sys
 import typing as t
 
 from singer_sdk import Tap
 from singer_sdk.contrib.msgspec import MsgSpecWriter
+from singer_sdk.singerlib import RecordMessage
 
 from tapkit.config import secret_setting_names, secret_values
 from tapkit.redaction import SecretRegistry, install_redaction
+
+if t.TYPE_CHECKING:
+    from singer_sdk.singerlib.encoding.simple import Message
+
+_FLUSH_BYTES = 1 << 18
+
+
+class BufferedMsgSpecWriter(MsgSpecWriter):
+    """msgspec serialisation, written in large blocks instead of one flushed write per message.
+
+    The SDK's writer flushes stdout after every message: a system call per record, about a tenth of a
+    tap's time. Here RECORD lines gather in a buffer that is written when it passes 256 KiB, and before
+    any other message (SCHEMA, STATE, ...) so the order on stdout is unchanged and a STATE never
+    reaches the target before the records it covers. At exit, whatever is left is written.
+    """
+
+    def __init__(self) -> None:
+        self._pending = bytearray()
+        atexit.register(self.flush)
+
+    def write_message(self, message: Message) -> None:
+        self._pending += self.format_message(message)
+        if not isinstance(message, RecordMessage) or len(self._pending) >= _FLUSH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            sys.stdout.buffer.write(self._pending)
+            self._pending.clear()
+        sys.stdout.flush()
 
 
 class KitTap(Tap):
     """A `Tap` that writes Singer messages with msgspec and scrubs secrets from everything it logs."""
 
-    # msgspec serialises RECORD messages several times faster than the stdlib json writer.
-    message_writer_class = MsgSpecWriter
+    message_writer_class = BufferedMsgSpecWriter
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         self.secrets = SecretRegistry()
