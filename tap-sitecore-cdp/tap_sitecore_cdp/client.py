@@ -1,0 +1,285 @@
+"""The base streams: host, auth, Sitecore's error bodies, collection paging and tap-side incremental filters."""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import typing as t
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+import msgspec
+from singer_sdk.exceptions import FatalAPIError
+from singer_sdk.pagination import OffsetPaginator
+from tapkit.config import config_error, validate_base_url
+from tapkit.errors import vendor_message
+from tapkit.pagination import decoded_json
+from tapkit.retry import call_with_retries
+from tapkit.streams import KitRESTStream
+from typing_extensions import override
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    import requests
+    from singer_sdk.authenticators import BasicAuthenticator
+    from singer_sdk.helpers.types import Context
+
+    from tap_sitecore_cdp.auth import ClientCredentialsAuthenticator
+    from tap_sitecore_cdp.tap import TapSitecoreCDP
+
+REGIONS = ("ap", "eu", "jpe", "us")
+MAX_PAGE_SIZE = 100  # the collection `limit` maximum (spec §5.2, §7)
+
+
+def base_url_from_config(config: Mapping[str, t.Any]) -> str:
+    """`api_url`, else `https://api-engage-{region}.sitecorecloud.io` (spec §1)."""
+    if config.get("api_url"):
+        return validate_base_url(config["api_url"], "api_url")
+    region = config.get("region")
+    if not region:
+        raise config_error("Set `region` (one of ap, eu, jpe, us: where your Sitecore CDP tenant is hosted) "
+                           "or `api_url`.")
+    if region not in REGIONS:
+        raise config_error(f"Setting `region` must be one of {', '.join(REGIONS)}, got {region!r}.")
+    return f"https://api-engage-{region}.sitecorecloud.io"
+
+
+def parse_timestamp(value: t.Any) -> datetime | None:
+    """An ISO-8601 value (`2024-01-01T16:17:16.000Z`) as an aware datetime; None if it is not one."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def format_timestamp(moment: datetime) -> str:
+    """Sitecore's own timestamp format, so bookmarks compare with its values as text too."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def error_text(body: Mapping[str, t.Any]) -> str | None:
+    """One sentence from a Sitecore error body, in either documented shape (spec §6).
+
+    `status` is a number, or `"UNAUTHORIZED"` on 401 (which has no `developerMessage`); the link is
+    `moreInfoUrl`, or `moreInfo` in older clients; `developerMessage` may even be a number (the 409
+    example). None when the body is not one of these.
+    """
+    message = body.get("message")
+    developer = body.get("developerMessage")
+    if not isinstance(message, str) and not isinstance(developer, str):
+        return None
+    parts = [p for p in (message, developer) if isinstance(p, str) and p.strip()]
+    text = ": ".join(dict.fromkeys(p.strip() for p in parts))
+    status = body.get("status")
+    if isinstance(status, str) and status and not status.isdigit():
+        text = f"{status}: {text}"
+    more = body.get("moreInfoUrl") or body.get("moreInfo")
+    if isinstance(more, str) and more:
+        text = f"{text} (see {more})"
+    return text
+
+
+def describe_error(response: requests.Response) -> str:
+    """The vendor's words for a failed response."""
+    try:
+        body = msgspec.json.decode(response.content or b"")
+    except msgspec.DecodeError:
+        body = None
+    text = error_text(body) if isinstance(body, dict) else None
+    return text or vendor_message(response)
+
+
+class SitecoreStream(KitRESTStream[int]):
+    """A stream of the Sitecore CDP REST APIs: host from `api_url`/`region`, JSON, documented error bodies."""
+
+    @property
+    def tap(self) -> TapSitecoreCDP:
+        return t.cast("TapSitecoreCDP", self._tap)
+
+    @override
+    @property
+    def url_base(self) -> str:
+        return base_url_from_config(self.config)
+
+    @override
+    @property
+    def http_headers(self) -> dict[str, str]:
+        return {**super().http_headers, "Accept": "application/json"}
+
+    @override
+    def response_error_message(self, response: requests.Response) -> str:
+        # Only the path: the host adds nothing and query strings are not ours to print.
+        path = urlsplit(response.url).path if response.url else self.path
+        method = response.request.method if response.request is not None else "GET"
+        message = f"{self.name}: {method} {path} failed with HTTP {response.status_code}: {describe_error(response)}"
+        hint = self.error_hint(response)
+        return f"{message}. {hint}" if hint else message
+
+    def get_json(self, path: str, *, what: str) -> t.Any:
+        """GET one JSON document outside the paging loop, with the stream's auth, errors and retries."""
+
+        def attempt() -> t.Any:
+            prepared = self.build_prepared_request(method="GET", url=f"{self.url_base}{path}",
+                                                   headers=self.http_headers)
+            response = self.requests_session.send(prepared, timeout=self.timeout)
+            self.validate_response(response)
+            return decoded_json(response)
+
+        return call_with_retries(attempt, policy=self.retry_policy, logger=self.logger, what=what)
+
+
+class AudienceExportStream(SitecoreStream):
+    """A stream of the Audience export API: OAuth bearer token, one partition per configured export."""
+
+    @override
+    @property
+    def authenticator(self) -> ClientCredentialsAuthenticator:
+        return self.tap.audience_export_authenticator
+
+    @override
+    @property
+    def partitions(self) -> list[dict[str, t.Any]]:
+        return [{"audience_export": ref} for ref in self.config.get("audience_exports") or []]
+
+    @override
+    def error_hint(self, response: requests.Response) -> str | None:
+        if response.status_code == 401:
+            return ("The access token was refused even after requesting a new one: check that the API key "
+                    "(`client_id`) has access to the Audience export API and that `region`/`api_url` is the "
+                    "tenant's region.")
+        if response.status_code == 403:
+            return "The API key (`client_id`) is not allowed to read audience exports."
+        if response.status_code == 404:
+            return ("No such audience export or job: each entry of `audience_exports` must be the friendly ID or "
+                    "UUID of an audience export (Sitecore CDP > Audience export).")
+        return None
+
+
+class CollectionPaginator(OffsetPaginator):
+    """Offset paging over a Sitecore collection (spec §7).
+
+    The next offset is this one plus the items received, and a page shorter than the `limit` the server
+    echoes is the last. Paging links are not followed: the official example's `Next` points back at
+    the first page, and its capitalised keys disagree with the other collections (spec §5.2).
+    """
+
+    def __init__(self, page_size: int) -> None:
+        super().__init__(start_value=0, page_size=page_size)
+
+    @staticmethod
+    def _items(response: requests.Response) -> list[t.Any]:
+        page = decoded_json(response)
+        items = page.get("items") if isinstance(page, dict) else None
+        return items if isinstance(items, list) else []
+
+    @override
+    def has_more(self, response: requests.Response) -> bool:
+        page = decoded_json(response)
+        echoed = page.get("limit") if isinstance(page, dict) else None
+        limit = echoed if isinstance(echoed, int) and echoed > 0 else self.page_size
+        items = self._items(response)
+        return bool(items) and len(items) >= limit
+
+    @override
+    def get_next(self, response: requests.Response) -> int | None:
+        return self.current_value + len(self._items(response))
+
+    @override
+    def continue_if_empty(self, response: requests.Response) -> bool:
+        # A page can yield no records when they are derived from its items (extensions of guests that
+        # have none): that is not the end of the collection.
+        return self.has_more(response)
+
+
+class GuestAPIStream(SitecoreStream):
+    """A stream of the Guest REST API v2.1: Basic auth, collections paged by offset, filtered tap-side.
+
+    The API has no modified-since filter and its `sort` is unverified (spec §5.2, §11.5), so every run
+    reads the whole collection and keeps records changed at or after the bookmark. The bookmark never
+    passes the moment the scan started on the server's clock (its `Date` header): a record changed
+    during the scan, on a page already read, is then still newer than the bookmark next time.
+    """
+
+    is_sorted = False
+    #: Query parameters every request of the stream sends.
+    extra_params: t.ClassVar[dict[str, str]] = {"expand": "true"}
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._scan_started_at: datetime | None = None
+        self._keep_from: tuple[datetime | None] | None = None
+
+    @override
+    @property
+    def authenticator(self) -> BasicAuthenticator:
+        return self.tap.guest_api_authenticator
+
+    @property
+    def page_size(self) -> int:
+        return min(MAX_PAGE_SIZE, int(self.config.get("guest_page_size") or MAX_PAGE_SIZE))
+
+    @override
+    def get_new_paginator(self) -> CollectionPaginator:
+        return CollectionPaginator(self.page_size)
+
+    @override
+    def get_url_params(self, context: Context | None, next_page_token: int | None) -> dict[str, t.Any]:
+        return {"offset": next_page_token or 0, "limit": self.page_size, **self.extra_params}
+
+    @override
+    def validate_response(self, response: requests.Response) -> None:
+        super().validate_response(response)
+        if self._scan_started_at is None and (date := response.headers.get("Date")):
+            with contextlib.suppress(ValueError, TypeError):
+                served_at = email.utils.parsedate_to_datetime(date)
+                served_at = served_at if served_at.tzinfo else served_at.replace(tzinfo=UTC)
+                # Date has whole seconds: one more keeps a change in the same second.
+                self._scan_started_at = served_at - timedelta(seconds=1)
+
+    @override
+    def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
+        page = decoded_json(response)
+        if not isinstance(page, dict) or not isinstance(page.get("items", []), list):
+            raise self.malformed(response, "expected a collection object with an `items` array")
+        yield from (item for item in page.get("items") or [] if isinstance(item, dict))
+
+    def malformed(self, response: requests.Response, detail: str) -> Exception:
+        return FatalAPIError(f"{self.name}: unexpected response from {urlsplit(response.url).path}: {detail}")
+
+    @override
+    def get_replication_key_signpost(self, context: Context | None = None) -> None:
+        # The SDK's default signpost is this machine's clock; bookmarks here come from the server's.
+        return None
+
+    @override
+    def post_process(self, row: dict[str, t.Any], context: Context | None = None) -> dict[str, t.Any] | None:
+        if self._keep_from is None:  # the bookmark this run started from: read once, not per record
+            self._keep_from = (self.get_starting_timestamp(context),)
+        start = self._keep_from[0]
+        changed = parse_timestamp(row.get(self.replication_key or ""))
+        if start is not None and changed is not None and changed < start:
+            return None
+        return row
+
+    @override
+    def _increment_stream_state(self, latest_record: dict[str, t.Any], *, context: Context | None = None) -> None:
+        changed = parse_timestamp(latest_record.get(self.replication_key or ""))
+        if self._scan_started_at is not None and changed is not None and changed > self._scan_started_at:
+            latest_record = {**latest_record, self.replication_key or "": format_timestamp(self._scan_started_at)}
+        super()._increment_stream_state(latest_record, context=context)
+
+    @override
+    def error_hint(self, response: requests.Response) -> str | None:
+        if response.status_code in {401, 403}:
+            return ("Check `client_key` and `api_token`: in Sitecore CDP, Settings > API access shows the "
+                    "Client key (the user name) and the API token (the password); also check `region`/`api_url`.")
+        if response.status_code == 400:
+            return ("The API refused the paging or filter parameters; if this happened deep into the list, the "
+                    "tenant caps how far a collection can be paged (lower `guest_page_size` does not help).")
+        return None
+

@@ -1,0 +1,150 @@
+"""tap-sitecore-cdp: audience export jobs and their output rows, and the guest profiles behind them."""
+
+from __future__ import annotations
+
+import base64
+import typing as t
+from functools import cached_property
+
+from singer_sdk import typing as th
+from singer_sdk.authenticators import BasicAuthenticator
+from tapkit.config import DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT, config_error, http_settings, validate_base_url
+from tapkit.retry import RetryPolicy
+from tapkit.tap import KitTap
+from typing_extensions import override
+
+from tap_sitecore_cdp import streams
+from tap_sitecore_cdp.auth import DEFAULT_AUTH_URL, ClientCredentialsAuthenticator
+from tap_sitecore_cdp.client import MAX_PAGE_SIZE, REGIONS, SitecoreStream, base_url_from_config
+
+if t.TYPE_CHECKING:
+    from collections.abc import Mapping
+
+AUDIENCE_EXPORT_STREAMS = (streams.AudienceExportJobsStream, streams.AudienceExportRecordsStream)
+GUEST_API_STREAMS = (streams.GuestsStream, streams.GuestDataExtensionsStream, streams.OrdersStream)
+
+
+def _credential_pair(config: Mapping[str, t.Any], first: str, second: str) -> bool:
+    """True when both settings are set, False when neither is; a half-set pair is a config error."""
+    has_first, has_second = bool(config.get(first)), bool(config.get(second))
+    if has_first != has_second:
+        missing, given = (second, first) if has_first else (first, second)
+        raise config_error(f"Setting `{given}` is set but `{missing}` is not: set both, or neither to skip the "
+                           "streams that need them.")
+    return has_first
+
+
+class TapSitecoreCDP(KitTap):
+    """Singer tap for Sitecore CDP (formerly Boxever)."""
+
+    name = "tap-sitecore-cdp"
+
+    config_jsonschema = th.PropertiesList(
+        th.Property(
+            "region", th.StringType(allowed_values=list(REGIONS)),
+            description="Where the tenant is hosted: builds https://api-engage-{region}.sitecorecloud.io.",
+        ),
+        th.Property(
+            "api_url", th.StringType,
+            description="Base URL of the APIs; overrides `region`. http:// only for localhost.",
+        ),
+        th.Property(
+            "auth_url", th.StringType, default=DEFAULT_AUTH_URL,
+            description="OAuth token endpoint of the Audience export API.",
+        ),
+        th.Property(
+            "client_id", th.StringType, secret=True,
+            description="Audience export API: the API key's client ID (OAuth client credentials).",
+        ),
+        th.Property(
+            "client_secret", th.StringType, secret=True,
+            description="Audience export API: the API key's client secret.",
+        ),
+        th.Property(
+            "client_key", th.StringType, secret=True,
+            description="Guest REST API: the Client key (the Basic auth user name).",
+        ),
+        th.Property(
+            "api_token", th.StringType, secret=True,
+            description="Guest REST API: the API token (the Basic auth password).",
+        ),
+        th.Property(
+            "audience_exports", th.ArrayType(th.StringType), default=[],
+            description="Friendly IDs or UUIDs of the audience exports to read.",
+        ),
+        th.Property(
+            "start_date", th.DateTimeType,
+            description="Export jobs that finished before this are ignored on the first run.",
+        ),
+        th.Property(
+            "csv_delimiter", th.StringType,
+            description="Field delimiter of CSV outputs (`,` or `|`); unset: detected from each file.",
+        ),
+        th.Property(
+            "csv_has_header", th.BooleanType, default=True,
+            description="Whether CSV outputs start with a header row.",
+        ),
+        th.Property(
+            "csv_columns", th.ArrayType(th.StringType),
+            description="Column names for CSV outputs without a header row (or to rename the header's).",
+        ),
+        th.Property(
+            "guest_page_size", th.IntegerType(minimum=1, maximum=MAX_PAGE_SIZE), default=MAX_PAGE_SIZE,
+            description="Guests (and orders) per page; the API allows at most 100.",
+        ),
+        *http_settings(),
+    ).to_dict()
+
+    @cached_property
+    def audience_export_authenticator(self) -> ClientCredentialsAuthenticator:
+        """One OAuth authenticator for the run: every audience-export stream shares its token."""
+        retries = self.config.get("max_retries")
+        return ClientCredentialsAuthenticator(
+            auth_endpoint=validate_base_url(self.config.get("auth_url") or DEFAULT_AUTH_URL, "auth_url"),
+            client_id=self.config["client_id"],
+            client_secret=self.config["client_secret"],
+            secrets=self.secrets,
+            retry_policy=RetryPolicy(max_tries=max(1, DEFAULT_MAX_RETRIES if retries is None else int(retries) + 1)),
+            timeout=int(self.config.get("request_timeout") or DEFAULT_REQUEST_TIMEOUT),
+            user_agent=self.config.get("user_agent") or f"{self.name}/{self.plugin_version}",
+        )
+
+    @cached_property
+    def guest_api_authenticator(self) -> BasicAuthenticator:
+        """Basic auth with the client key and API token (spec §2.2)."""
+        client_key, api_token = self.config["client_key"], self.config["api_token"]
+        # The encoded pair is as secret as the token inside it.
+        self.secrets.add(base64.b64encode(f"{client_key}:{api_token}".encode()).decode())
+        return BasicAuthenticator(username=client_key, password=api_token)
+
+    @override
+    def discover_streams(self) -> list[SitecoreStream]:
+        base_url_from_config(self.config)  # fail on a bad host setting before any request
+        if (delimiter := self.config.get("csv_delimiter")) and len(delimiter) != 1:
+            raise config_error(f"Setting `csv_delimiter` must be one character (`,` or `|`), got {delimiter!r}.")
+        has_oauth = _credential_pair(self.config, "client_id", "client_secret")
+        has_basic = _credential_pair(self.config, "client_key", "api_token")
+        if not has_oauth and not has_basic:
+            raise config_error(
+                "Set `client_id` and `client_secret` (Audience export API), `client_key` and `api_token` "
+                "(Guest REST API), or both pairs."
+            )
+        offered: list[SitecoreStream] = []
+        if has_oauth:
+            validate_base_url(self.config.get("auth_url") or DEFAULT_AUTH_URL, "auth_url")
+            if not self.config.get("audience_exports"):
+                self.logger.warning("`audience_exports` is empty: the audience export streams have nothing to read.")
+            offered += [stream(self) for stream in AUDIENCE_EXPORT_STREAMS]
+        else:
+            self.logger.info("Not offering %s: `client_id` and `client_secret` (Audience export API) are not set.",
+                             ", ".join(s.name for s in AUDIENCE_EXPORT_STREAMS))
+        if has_basic:
+            offered += [stream(self) for stream in GUEST_API_STREAMS]
+        else:
+            self.logger.info("Not offering %s: `client_key` and `api_token` (Guest REST API) are not set.",
+                             ", ".join(s.name for s in GUEST_API_STREAMS))
+        return offered
+
+
+if __name__ == "__main__":
+    TapSitecoreCDP.cli()
