@@ -147,7 +147,11 @@ class JobStore:
         return job
 
     def _write(self, job: Job, destination: dict[str, t.Any], export: ExportFile) -> None:
-        if job.outcome in {"fail", "stall"}:
+        if job.outcome == "stall":
+            return
+        if job.outcome == "fail":
+            job.error = "Export failed: internal error"
+            job.finished_at = time.time()
             return
         try:
             self._writer(destination, export)
