@@ -6,6 +6,8 @@ here patches `requests`.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -152,12 +154,22 @@ def wait_for_port(port: int, timeout: float = 30.0) -> None:
 
 
 def meltano(*args: str, env: dict[str, str], timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    """Run `meltano ARGS` in the repository's project with `env` added (state kept in env's database)."""
+    """Run `meltano ARGS` in the repository's project with `env` added (state kept in env's database).
+
+    Meltano writes a plugin's discovered catalog and config to `.meltano/run/<plugin>/`, shared by every
+    invocation: two concurrent runs of one plugin (pytest-xdist workers) would overwrite each other's
+    catalog. A lock per plugin named in `args` serialises those, across processes.
+    """
     exe = shutil.which("meltano", path=str(VENV_BIN)) or "meltano"
-    return subprocess.run(
-        [exe, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False,
-        env={**os.environ, "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false", **env},
-    )
+    plugins = sorted(a for a in args if a.startswith(("tap-", "target-")))
+    with contextlib.ExitStack() as stack:
+        for plugin in plugins:
+            lock = stack.enter_context(open(Path(tempfile.gettempdir()) / f"meltano-run-{plugin}.lock", "w"))
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        return subprocess.run(
+            [exe, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False,
+            env={**os.environ, "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false", **env},
+        )
 
 
 def _write(directory: str, name: str, value: dict[str, t.Any]) -> str:

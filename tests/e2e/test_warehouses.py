@@ -1,0 +1,54 @@
+"""Every tap through `meltano run` into DuckDB and a real PostgreSQL server, twice.
+
+The first run must land exactly what the emulator served (rows counted by primary key); between the
+runs the emulator serves more rows and a new custom field, and the second run must upsert (no row
+twice), add the new column, and lose nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.warehouses import DuckDBWarehouse, PostgresWarehouse, Warehouse
+from tests.profiles import PROFILES, TapProfile
+from tests.support import Admin, meltano
+
+
+def assert_rows_match(warehouse: Warehouse, profile: TapProfile, expected: dict[str, int]) -> None:
+    for table, rows in expected.items():
+        keys = profile.table_keys[table]
+        assert warehouse.count(profile.schema, table) == rows, f"{table}: rows in {warehouse.loader}"
+        assert warehouse.distinct_keys(profile.schema, table, keys) == rows, f"{table}: each key once"
+
+
+@pytest.mark.parametrize("loader", ["target-duckdb", "target-postgres"])
+@pytest.mark.parametrize("vendor", sorted(PROFILES))
+def test_two_meltano_runs_land_exactly_what_was_served_and_evolve_the_schema(
+    vendor: str, loader: str, emulator, postgres, tmp_path: Path
+) -> None:
+    profile = PROFILES[vendor]
+    server = emulator(vendor, **profile.emulator_settings)
+    warehouse: Warehouse = (
+        DuckDBWarehouse(tmp_path / "warehouse.duckdb") if loader == "target-duckdb" else PostgresWarehouse(postgres)
+    )
+    env = {
+        **profile.env(server.base_url),
+        **warehouse.env(),
+        "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}",
+    }
+
+    first = meltano("run", profile.tap, loader, env=env)
+    assert first.returncode == 0, first.stderr[-5000:]
+    assert_rows_match(warehouse, profile, profile.expected_rows(profile.emulator_settings))
+    table, column = profile.new_column
+    assert column.lower() not in warehouse.columns(profile.schema, table)
+
+    Admin(server.base_url).settings(**profile.second_run_settings)
+    second = meltano("run", profile.tap, loader, env=env)
+    assert second.returncode == 0, second.stderr[-5000:]
+    assert_rows_match(
+        warehouse, profile, profile.expected_rows({**profile.emulator_settings, **profile.second_run_settings})
+    )
+    assert column.lower() in warehouse.columns(profile.schema, table), "the new field became a column"

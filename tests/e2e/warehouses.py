@@ -1,0 +1,89 @@
+"""Uniform read access to the two warehouses the end-to-end tests load: DuckDB files and PostgreSQL."""
+
+from __future__ import annotations
+
+import typing as t
+from pathlib import Path
+
+import duckdb
+
+from tests.postgres import PostgresServer
+
+
+class Warehouse(t.Protocol):
+    loader: str
+
+    def env(self) -> dict[str, str]: ...
+    def count(self, schema: str, table: str) -> int: ...
+    def distinct_keys(self, schema: str, table: str, keys: t.Sequence[str]) -> int: ...
+    def columns(self, schema: str, table: str) -> set[str]: ...
+    def tables(self, schema: str) -> set[str]: ...
+
+
+class DuckDBWarehouse:
+    """A target-duckdb file (the target lower-cases column names)."""
+
+    loader = "target-duckdb"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def env(self) -> dict[str, str]:
+        return {"TARGET_DUCKDB_FILEPATH": str(self.path)}
+
+    def _query(self, sql: str, params: list[t.Any] | None = None) -> list[tuple[t.Any, ...]]:
+        with duckdb.connect(str(self.path), read_only=True) as db:
+            return db.execute(sql, params or []).fetchall()
+
+    def count(self, schema: str, table: str) -> int:
+        return int(self._query(f'select count(*) from "{schema}"."{table}"')[0][0])
+
+    def distinct_keys(self, schema: str, table: str, keys: t.Sequence[str]) -> int:
+        columns = ", ".join(f'"{k.lower()}"' for k in keys)
+        return int(self._query(f'select count(*) from (select distinct {columns} from "{schema}"."{table}")')[0][0])
+
+    def columns(self, schema: str, table: str) -> set[str]:
+        rows = self._query(
+            "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
+            [schema, table],
+        )
+        return {r[0].lower() for r in rows}
+
+    def tables(self, schema: str) -> set[str]:
+        rows = self._query("select table_name from information_schema.tables where table_schema = ?", [schema])
+        return {r[0] for r in rows}
+
+
+class PostgresWarehouse:
+    """A schema in the throwaway PostgreSQL server (meltanolabs-target-postgres keeps column case)."""
+
+    loader = "target-postgres"
+
+    def __init__(self, server: PostgresServer) -> None:
+        self.server = server
+
+    def env(self) -> dict[str, str]:
+        return self.server.target_env()
+
+    def count(self, schema: str, table: str) -> int:
+        return int(self.server.query(f'select count(*) from "{schema}"."{table}"')[0][0])
+
+    def distinct_keys(self, schema: str, table: str, keys: t.Sequence[str]) -> int:
+        actual = {c.lower(): c for c in self._raw_columns(schema, table)}
+        columns = ", ".join(f'"{actual[k.lower()]}"' for k in keys)
+        sql = f'select count(*) from (select distinct {columns} from "{schema}"."{table}") d'
+        return int(self.server.query(sql)[0][0])
+
+    def _raw_columns(self, schema: str, table: str) -> set[str]:
+        rows = self.server.query(
+            f"select column_name from information_schema.columns where table_schema = '{schema}' "
+            f"and table_name = '{table}'"
+        )
+        return {r[0] for r in rows}
+
+    def columns(self, schema: str, table: str) -> set[str]:
+        return {c.lower() for c in self._raw_columns(schema, table)}
+
+    def tables(self, schema: str) -> set[str]:
+        rows = self.server.query(f"select table_name from information_schema.tables where table_schema = '{schema}'")
+        return {r[0] for r in rows}

@@ -1,0 +1,84 @@
+"""What the end-to-end and reliability suites need to know about each tap, in one place.
+
+A `TapProfile` says how to point a tap at its emulator (config for the CLI, environment for Meltano),
+what the emulator served (rows per warehouse table, counted by primary key), how to change the
+emulator between two runs (new rows, a new column), and which request a fault should hit.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from dataclasses import dataclass, field
+
+from sandbox.evergage import EvergageEmulator
+from sandbox.framework import Emulator
+
+
+@dataclass(frozen=True)
+class TapProfile:
+    vendor: str
+    tap: str
+    #: Warehouse schema the loaders write to (the extractor's namespace).
+    schema: str
+    #: Emulator settings for a small, deterministic end-to-end run.
+    emulator_settings: dict[str, t.Any]
+    #: Tap config pointing at an emulator (for runs of the tap's own CLI).
+    config: t.Callable[[str], dict[str, t.Any]]
+    #: Rows per table the emulator serves with `settings`, counted by primary key.
+    expected_rows: t.Callable[[dict[str, t.Any]], dict[str, int]]
+    #: Primary key of each table in `expected_rows`.
+    table_keys: dict[str, tuple[str, ...]]
+    #: Emulator settings for the second run: more rows, and one new column.
+    second_run_settings: dict[str, t.Any]
+    #: (table, column) that appears in the second run (schema evolution); flattened if needed.
+    new_column: tuple[str, str]
+    #: Extra environment for Meltano runs (e.g. flattening to turn a new attribute into a column).
+    meltano_env: dict[str, str] = field(default_factory=dict)
+    #: Regex of the path of the main data request (faults target it).
+    data_path: str = ""
+    #: The stream whose records the reliability suite counts.
+    main_stream: str = ""
+
+    def env(self, base_url: str) -> dict[str, str]:
+        """Environment that points the Meltano extractor at an emulator."""
+        prefix = self.tap.upper().replace("-", "_")
+        return {f"{prefix}_API_URL": base_url, **self.meltano_env}
+
+
+def _evergage_rows(settings: dict[str, t.Any]) -> dict[str, int]:
+    emulator = EvergageEmulator(**settings)
+    users = sum(emulator.dataset_size(d) for d in emulator.settings["datasets"])
+    members = sum(
+        sum(emulator._is_member(d["name"], segment, i) for i in range(emulator.dataset_size(d)))  # noqa: SLF001
+        for d in emulator.settings["datasets"]
+        for segment in emulator.settings["segments"][:2]
+    )
+    return {"users": users, "segment_members": members}
+
+
+EVERGAGE = TapProfile(
+    vendor="evergage",
+    tap="tap-evergage",
+    schema="tap_evergage",
+    emulator_settings={"scale": 300, "duplicates": [150]},
+    config=lambda url: {
+        "api_url": url, "api_key_id": "sandbox-api-key-id", "api_secret_key": "sandbox-api-secret-key-0f6c2b",
+        "datasets": ["engage", "mobile"], "segments": ["High Value", "Cart Abandoners"], "page_size": 100,
+    },
+    expected_rows=_evergage_rows,
+    table_keys={"users": ("dataset", "name"), "segment_members": ("dataset", "segment", "name")},
+    second_run_settings={"scale": 320, "extra_attributes": ["loyaltyId"]},
+    new_column=("users", "attributes__loyaltyId"),
+    meltano_env={"TAP_EVERGAGE_FLATTENING_ENABLED": "true", "TAP_EVERGAGE_FLATTENING_MAX_DEPTH": "1"},
+    data_path=r"/users\.json",
+    main_stream="users",
+)
+
+PROFILES: dict[str, TapProfile] = {p.vendor: p for p in (EVERGAGE,)}
+
+
+def emulator_for(profile: TapProfile, **overrides: t.Any) -> Emulator:
+    """An (unstarted) emulator of `profile`'s vendor, to compute what it serves."""
+    from sandbox import emulator_class
+
+    return emulator_class(profile.vendor)(**{**profile.emulator_settings, **overrides})
