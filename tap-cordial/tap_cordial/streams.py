@@ -245,22 +245,24 @@ class SupplementsStream(PagedStream):
 
 
 class SupplementRecordsStream(PagedStream):
-    """The records of each supplement; their fields are the supplement's own (kept as they come)."""
+    """The records of each supplement. The fields every record has are columns; the fields each supplement
+    defines for itself are kept in `attributes` (one stream serves every supplement)."""
 
     name = "supplement_records"
     path = "/supplements/{supplement_key}/records"
     parent_stream_type = SupplementsStream
     primary_keys = ("supplement_key", "id")
     replication_key = None
-    schema = open_schema(
+    schema = th.PropertiesList(
         th.Property("supplement_key", th.StringType, required=True),
         th.Property("id", th.StringType, required=True),
-        th.Property("cID", th.StringType),
-        th.Property("email", th.StringType),
+        th.Property("cID", th.StringType, description="The contact the record belongs to, if any."),
         th.Property("ct", DateTime),
         th.Property("lm", DateTime),
         th.Property("created", DateTime),
-    )
+        th.Property("attributes", OpenObject, description="The supplement's own fields, by name."),
+    ).to_dict()
+    common_fields: t.ClassVar[frozenset[str]] = frozenset({"id", "cID", "ct", "lm", "created"})
 
     @override
     def validate_response(self, response: requests.Response) -> None:
@@ -278,10 +280,12 @@ class SupplementRecordsStream(PagedStream):
     @override
     def post_process(self, row: dict[str, t.Any], context: Context | None = None) -> dict[str, t.Any]:
         row = super().post_process(row, context)
-        row["supplement_key"] = (context or {}).get("supplement_key")
-        if row.get("id") is not None:
-            row["id"] = str(row["id"])
-        return row
+        record = {key: value for key, value in row.items() if key in self.common_fields}
+        record["attributes"] = {key: value for key, value in row.items() if key not in self.common_fields}
+        record["supplement_key"] = (context or {}).get("supplement_key")
+        if record.get("id") is not None:
+            record["id"] = str(record["id"])
+        return record
 
 
 class JobsStream(PagedStream):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import atexit
-from datetime import date, timedelta
 
 from singer_sdk.testing import get_tap_test_class
 
@@ -19,7 +18,6 @@ TestTapCordial = get_tap_test_class(
     TapCordial,
     config=_SANDBOX.config(
         audiences=["vip-customers", "engaged-30d"],
-        start_date=f"{date.today() - timedelta(days=3)}T00:00:00Z",
         export_destination=_SANDBOX.s3_destination("standard-tests"),
     ),
 )
