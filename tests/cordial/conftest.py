@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import typing as t
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -22,6 +22,6 @@ def cordial(emulator: Callable[..., RunningEmulator]) -> Callable[..., CordialSa
 
 
 @pytest.fixture
-def sandbox(cordial: Callable[..., CordialSandbox]) -> Iterator[CordialSandbox]:
+def sandbox(cordial: Callable[..., CordialSandbox]) -> CordialSandbox:
     """The emulator at a small scale."""
-    yield cordial(scale=30)
+    return cordial(scale=30)

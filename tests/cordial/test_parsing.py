@@ -11,7 +11,6 @@ from pathlib import Path
 import jsonschema
 import pytest
 import requests
-
 from tap_cordial.audience_trends import unpivot
 from tap_cordial.client import is_record_not_found, normalize_value, parse_cordial_time
 from tap_cordial.contacts import (

@@ -5,8 +5,8 @@ from __future__ import annotations
 import atexit
 
 from singer_sdk.testing import get_tap_test_class
-
 from tap_cordial.tap import TapCordial
+
 from tests.cordial.support import CordialSandbox
 from tests.support import start_emulator
 
