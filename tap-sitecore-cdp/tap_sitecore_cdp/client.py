@@ -73,8 +73,8 @@ def error_text(body: Mapping[str, t.Any]) -> str | None:
     developer = body.get("developerMessage")
     if not isinstance(message, str) and not isinstance(developer, str):
         return None
-    parts = [p for p in (message, developer) if isinstance(p, str) and p.strip()]
-    text = ": ".join(dict.fromkeys(p.strip() for p in parts))
+    parts = [p.strip().rstrip(".") for p in (message, developer) if isinstance(p, str) and p.strip()]
+    text = ": ".join(dict.fromkeys(parts))
     status = body.get("status")
     if isinstance(status, str) and status and not status.isdigit():
         text = f"{status}: {text}"
