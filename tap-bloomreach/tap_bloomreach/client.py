@@ -12,10 +12,11 @@ from singer_sdk.exceptions import FatalAPIError
 from tapkit.config import validate_base_url
 from tapkit.errors import vendor_message
 from tapkit.pagination import decoded_json
+from tapkit.readers import MalformedInputError
 from tapkit.streams import KitRESTStream
 from typing_extensions import override
 
-from tap_bloomreach.envelope import envelope_error, is_no_permission_text
+from tap_bloomreach.envelope import envelope_error, error_text, is_no_permission_text
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
@@ -30,6 +31,15 @@ def project_url(config: t.Mapping[str, t.Any]) -> str:
     """`{api_url}/data/v2/projects/{project_token}`: every read path sits under it (spec §1)."""
     base = validate_base_url(config.get("api_url") or DEFAULT_API_URL, "api_url")
     return f"{base}/data/v2/projects/{quote(str(config.get('project_token', '')), safe='')}"
+
+
+def vendor_words(response: requests.Response) -> str:
+    """The API's own message: from any documented error shape (spec §3.2), else the kit's reading."""
+    try:
+        document = decoded_json(response)
+    except (msgspec.DecodeError, MalformedInputError):
+        document = None
+    return error_text(document) or vendor_message(response)
 
 
 class MissingPermissionError(FatalAPIError):
@@ -63,8 +73,15 @@ class BloomreachStream(KitRESTStream[t.Any]):
         return {"Content-Type": "application/json", "Accept": "application/json"}
 
     @override
+    def response_error_message(self, response: requests.Response) -> str:
+        message = f"{self.name}: {self.request_line(response)} failed with HTTP {response.status_code}: "
+        message += vendor_words(response)
+        hint = self.error_hint(response)
+        return f"{message}. {hint}" if hint else message
+
+    @override
     def validate_response(self, response: requests.Response) -> None:
-        if response.status_code == 403 and "secret" not in vendor_message(response).lower():
+        if response.status_code == 403 and "secret" not in vendor_words(response).lower():
             raise MissingPermissionError(self.response_error_message(response))
         super().validate_response(response)
         if self.stream_response_body:
@@ -77,10 +94,10 @@ class BloomreachStream(KitRESTStream[t.Any]):
             raise self.refusal(response, response.text.strip()[:200], no_permission=True)
         try:
             document = decoded_json(response)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, MalformedInputError):
             raise FatalAPIError(
-                f"{self.name}: {self.request_line(response)} answered with a body that is not JSON ({exc}): "
-                f"{vendor_message(response)}"
+                f"{self.name}: {self.request_line(response)} answered HTTP {response.status_code} with a body "
+                f"that is not JSON: {vendor_message(response)}"
             ) from None
         if (message := envelope_error(document)) is not None:
             raise self.refusal(response, message)
@@ -111,7 +128,7 @@ class BloomreachStream(KitRESTStream[t.Any]):
 
     @override
     def error_hint(self, response: requests.Response) -> str | None:
-        message = vendor_message(response).lower()
+        message = vendor_words(response).lower()
         status = response.status_code
         if status == 400 and "project" in message:
             return f"Check `project_token` (shown with the base URL in {API_SETTINGS_PAGE})."

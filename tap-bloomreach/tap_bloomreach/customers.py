@@ -24,7 +24,6 @@ from datetime import UTC, datetime
 import requests
 import urllib3.exceptions
 from singer_sdk.exceptions import FatalAPIError
-from singer_sdk.helpers._typing import TypeConformanceLevel
 from tapkit.readers import MalformedInputError, response_stream
 from tapkit.retry import describe_failure
 from typing_extensions import override
@@ -103,8 +102,6 @@ class CustomersStream(BloomreachStream):
     replication_key = None
     stream_response_body = True
     permission = "GDPR > Export customers"
-    # Rows are converted to the discovered types while they are built, so the SDK need not walk them.
-    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)

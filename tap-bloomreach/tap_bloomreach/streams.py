@@ -138,11 +138,7 @@ class CatalogItemsStream(BloomreachStream):
     def _searchable_fields(self, catalog_id: str, context: Context | None) -> list[str] | None:
         """The catalog's searchable fields (GET catalogs/{id}, spec §6.2 INFERRED); None if it does not say."""
         url = f"{self.url_base}/catalogs/{quote(catalog_id, safe='')}"
-        fields = (self._get_json(url, {}, context).get("data") or {}).get("fields")
-        if not isinstance(fields, list):
-            return None
-        return [str(f["name"]) for f in fields
-                if isinstance(f, dict) and "name" in f and f.get("searchable", True) is not False]
+        return searchable_field_names(self._get_json(url, {}, context))
 
     @override
     def not_found_hint(self) -> str:
@@ -217,6 +213,16 @@ class SegmentationResultsStream(BloomreachStream):
     def invalid_request_hint(self) -> str:
         return ("Check `analysis_ids`: each must be a segmentation id, copied from the segmentation's URL "
                 "in the app, and `timezone`.")
+
+
+def searchable_field_names(document: dict[str, t.Any]) -> list[str] | None:
+    """The `field` names a GET catalogs/{id} body allows (`searchable` unless false); None if it has none."""
+    data = document.get("data")
+    fields = data.get("fields") if isinstance(data, dict) else None
+    if not isinstance(fields, list):
+        return None
+    return [str(f["name"]) for f in fields
+            if isinstance(f, dict) and "name" in f and f.get("searchable", True) is not False]
 
 
 def segment_records(

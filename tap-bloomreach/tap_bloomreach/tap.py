@@ -6,6 +6,7 @@ import typing as t
 import zoneinfo
 
 from singer_sdk import typing as th
+from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.tap_base import CliTestOptionValue
 from tapkit.config import config_error, http_settings
 from tapkit.tap import KitTap
@@ -106,9 +107,13 @@ class TapBloomreach(KitTap):
         *http_settings(),
     ).to_dict()
 
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        if kwargs.get("validate_config", True):
+            validate_settings(self.config)  # before any request, and before discovery samples the export
+
     @override
     def discover_streams(self) -> list[BloomreachStream]:
-        validate_settings(self.config)
         return [
             CustomersStream(self),
             streams.CatalogsStream(self),
@@ -117,25 +122,34 @@ class TapBloomreach(KitTap):
             streams.SegmentationResultsStream(self),
         ]
 
-    def check_connection(self) -> bool:
-        """The connection check: read consent categories, which needs valid credentials but no permission."""
-        return self.run_sync_dry_run(dry_run_record_limit=1, streams=[self.streams["consent_categories"]])
-
     @override
     @classmethod
     def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
-        """`--test` checks the connection with consent/categories only (spec §7.1), not a customer export."""
+        """`--test`: the connection check reads consent categories (valid credentials, no permission needed,
+        spec §7.1) instead of a record of every stream, which would start a customer export."""
         if value != CliTestOptionValue.All.value:
             super().cb_test(ctx, param, value)
             return
         config_input = ctx.params.get("config")
-        tap = cls(
-            config=getattr(config_input, "config", None),
-            parse_env_config=bool(getattr(config_input, "parse_env", False)),
-            validate_config=True,
-            setup_mapper=False,  # the mapper would need every stream's schema, the customers' one included
-        )
-        tap.check_connection()
+        check = streams.ConsentCategoriesStream
+        # A catalog of that one stream, so that setting up stream maps does not discover the others.
+        catalog = {"streams": [{
+            "tap_stream_id": check.name, "stream": check.name, "schema": check.schema,
+            "key_properties": list(check.primary_keys or []),
+            "metadata": [{"breadcrumb": [], "metadata": {"selected": True}}],
+        }]}
+        try:
+            tap = cls(
+                config=getattr(config_input, "config", None),
+                parse_env_config=bool(getattr(config_input, "parse_env", False)),
+                validate_config=True,
+                catalog=catalog,
+            )
+        except ConfigValidationError as exc:
+            for error in exc.errors:
+                cls.logger.error("Config validation error: %s", error)
+            ctx.exit(1)
+        tap.run_sync_dry_run(dry_run_record_limit=1, streams=[tap.streams[check.name]])
         ctx.exit()
 
 
