@@ -73,6 +73,7 @@ class CordialEmulator(CordialExportRoutes, Emulator):
         "job_seconds": 2.0,
         "job_outcomes": {},  # jobName or "*" -> "fail" | "stall"
         "job_history": 12,
+        "truncate_export_files": None,  # e.g. 0.5: export files are cut to half their size (tests)
         "rate_limit": None,
         "object_stores": True,
         "s3_port": None,

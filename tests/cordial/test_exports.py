@@ -112,3 +112,12 @@ def test_secrets_never_reach_logs_or_state(sandbox: CordialSandbox):
     assert result.returncode == 0, result.stderr[-2000:]
     everything = result.stdout_text + result.stderr + json.dumps(result.states)
     assert AWS_SECRET not in everything and SFTP_PASSWORD not in everything
+
+
+def test_truncated_export_file_fails_naming_the_file(cordial):
+    box = cordial(scale=40, truncate_export_files=0.5)
+    result = run(box.config(sync_mode="export", export_destination=box.s3_destination()), "contacts")
+
+    assert result.returncode != 0
+    assert "s3://cordial-exports/" in result.stderr and ".json.gz" in result.stderr
+    assert "ended early" in result.stderr or "truncated" in result.stderr
