@@ -34,6 +34,8 @@ import typing as t
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
+from typing_extensions import override
+
 from sandbox.cordial_data import CordialData, cordial_time, index_range, object_id, parse_filter_time
 from sandbox.cordial_export_routes import CordialExportRoutes
 from sandbox.cordial_exports import JobStore
@@ -92,11 +94,13 @@ class CordialEmulator(CordialExportRoutes, Emulator):
         self._windows: dict[str, tuple[float, int]] = {}
         self._window_lock = threading.Lock()
 
+    @override
     def on_settings_changed(self) -> None:
         self.data = CordialData(self.settings)
 
     # Companion object stores ----------------------------------------------------------------------
 
+    @override
     def on_start(self) -> None:
         if not self.settings.get("object_stores"):
             return
@@ -115,6 +119,7 @@ class CordialEmulator(CordialExportRoutes, Emulator):
         self.settings["s3_endpoint_url"] = self.s3.endpoint_url
         self.settings["sftp_port"] = self.sftp.port
 
+    @override
     def on_stop(self) -> None:
         for server in (self.sftp, self.s3):
             if server is not None:
@@ -123,6 +128,7 @@ class CordialEmulator(CordialExportRoutes, Emulator):
 
     # Errors, auth, rate limits ----------------------------------------------------------------------
 
+    @override
     def error_response(self, error: HTTPError) -> Response:
         body: t.Any
         if "body" in error.extra:
@@ -142,6 +148,7 @@ class CordialEmulator(CordialExportRoutes, Emulator):
                 body = {"error": True, "message": error.message}
         return Response.json(body, status=error.status, headers=error.headers)
 
+    @override
     def handle(self, request: Request) -> Response:
         if request.path.startswith("/_sandbox/"):
             return super().handle(request)

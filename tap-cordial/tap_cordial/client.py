@@ -157,10 +157,6 @@ class CordialStream(KitRESTStream[t.Any]):
     def page_size(self) -> int:
         return int(self.config.get("page_size") or 1000)
 
-    @property
-    def api(self) -> CordialClient:
-        return t.cast("CordialClient", self._tap.api)
-
     @override
     def validate_response(self, response: requests.Response) -> None:
         if is_record_not_found(response):
