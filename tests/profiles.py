@@ -7,6 +7,7 @@ emulator between two runs (new rows, a new column), and which request a fault sh
 
 from __future__ import annotations
 
+import dataclasses
 import typing as t
 from dataclasses import dataclass, field
 
@@ -38,6 +39,20 @@ class TapProfile:
     data_path: str = ""
     #: The stream whose records the reliability suite counts.
     main_stream: str = ""
+    #: Primary key of a record of `main_stream`, and the keys the emulator serves with given settings.
+    record_key: t.Callable[[dict[str, t.Any]], tuple[t.Any, ...]] = lambda r: ()
+    expected_keys: t.Callable[[dict[str, t.Any]], set[tuple[t.Any, ...]]] = lambda s: set()
+    #: Credentials in `config`, which must never appear in any output.
+    secrets: tuple[str, ...] = ()
+    #: Config changes that make the credentials wrong, and words the failure must contain.
+    wrong_credentials: dict[str, t.Any] = field(default_factory=dict)
+    wrong_credentials_says: tuple[str, ...] = ("HTTP 401",)
+    #: A malformed setting, and words the failure must contain (the setting's name).
+    bad_setting: dict[str, t.Any] = field(default_factory=dict)
+    bad_setting_says: tuple[str, ...] = ()
+    #: Faults only this vendor has (a truncated export file, an expired URL, a failed job, ...):
+    #: name -> scenario function(profile, base_url, workdir) -> outcome text (raises on a regression).
+    vendor_scenarios: dict[str, t.Callable[..., str]] = field(default_factory=dict)
 
     def env(self, base_url: str) -> dict[str, str]:
         """Environment that points the Meltano extractor at an emulator."""
@@ -49,7 +64,7 @@ def _evergage_rows(settings: dict[str, t.Any]) -> dict[str, int]:
     emulator = EvergageEmulator(**settings)
     users = sum(emulator.dataset_size(d) for d in emulator.settings["datasets"])
     members = sum(
-        sum(emulator._is_member(d["name"], segment, i) for i in range(emulator.dataset_size(d)))  # noqa: SLF001
+        sum(emulator._is_member(d["name"], segment, i) for i in range(emulator.dataset_size(d)))
         for d in emulator.settings["datasets"]
         for segment in emulator.settings["segments"][:2]
     )
@@ -72,6 +87,26 @@ EVERGAGE = TapProfile(
     meltano_env={"TAP_EVERGAGE_FLATTENING_ENABLED": "true", "TAP_EVERGAGE_FLATTENING_MAX_DEPTH": "1"},
     data_path=r"/users\.json",
     main_stream="users",
+)
+
+def _evergage_keys(settings: dict[str, t.Any]) -> set[tuple[t.Any, ...]]:
+    emulator = EvergageEmulator(**settings)
+    return {
+        (dataset["name"], emulator.user(dataset["name"], i)["name"])
+        for dataset in emulator.settings["datasets"]
+        for i in range(emulator.dataset_size(dataset))
+    }
+
+
+EVERGAGE = dataclasses.replace(
+    EVERGAGE,
+    record_key=lambda r: (r["dataset"], r["name"]),
+    expected_keys=_evergage_keys,
+    secrets=("sandbox-api-key-id", "sandbox-api-secret-key-0f6c2b"),
+    wrong_credentials={"api_secret_key": "wrong-secret-value"},
+    wrong_credentials_says=("HTTP 401", "`api_key_id` or `api_secret_key`"),
+    bad_setting={"api_url": "http://evergage.example.com"},
+    bad_setting_says=("`api_url`", "https://"),
 )
 
 PROFILES: dict[str, TapProfile] = {p.vendor: p for p in (EVERGAGE,)}

@@ -105,6 +105,8 @@ def attributes_as_object(attributes: list[t.Any]) -> dict[str, t.Any]:
 class EvergageStream(KitRESTStream[int]):
     """A stream of Evergage's bare-JSON-array APIs."""
 
+    decode_json_pages = True
+
     #: Fields that hold epoch milliseconds and are emitted as date-times.
     epoch_ms_fields: t.ClassVar[tuple[str, ...]] = ()
 

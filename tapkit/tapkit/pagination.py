@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import typing as t
+from urllib.parse import urlsplit
 
 import msgspec
 from singer_sdk.pagination import PageNumberPaginator
 from typing_extensions import override
+
+from tapkit.readers import MalformedInputError
 
 if t.TYPE_CHECKING:
     import requests
@@ -15,10 +18,17 @@ _DECODED = "_tapkit_decoded_json"
 
 
 def decoded_json(response: requests.Response) -> t.Any:
-    """The response body decoded with msgspec, once: the paginator and the parser share the result."""
+    """The response body decoded with msgspec, once: the paginator and the parser share the result.
+
+    A body that is not JSON raises `MalformedInputError` naming the request and where the JSON broke.
+    """
     cached = response.__dict__.get(_DECODED, _DECODED)
     if cached is _DECODED:
-        cached = msgspec.json.decode(response.content) if response.content.strip() else None
+        try:
+            cached = msgspec.json.decode(response.content) if response.content.strip() else None
+        except msgspec.DecodeError as exc:
+            source = f"the response to {response.request.method} {urlsplit(response.url).path}"
+            raise MalformedInputError(source, f"the body is not valid JSON ({exc})") from None
         response.__dict__[_DECODED] = cached
     return cached
 

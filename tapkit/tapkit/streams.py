@@ -16,6 +16,8 @@ from typing_extensions import override
 
 from tapkit.config import DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT
 from tapkit.errors import vendor_message
+from tapkit.pagination import decoded_json
+from tapkit.readers import MalformedInputError
 from tapkit.retry import RetryPolicy, describe_failure, is_retriable_status
 
 if t.TYPE_CHECKING:
@@ -35,6 +37,10 @@ class KitRESTStream(RESTStream[_TToken]):
 
     #: Read the body as a stream (for bodies too large for memory) instead of whole.
     stream_response_body: bool = False
+
+    #: Pages are JSON documents read whole: decode them while the request can still be retried, so a
+    #: page garbled in transit is fetched again (and only a page that stays malformed fails the sync).
+    decode_json_pages: bool = False
 
     #: Our records come from JSON or CSV parsers, so they hold JSON types already, and the timestamps
     #: streams convert are converted in `post_process`. Recursive conformance would re-check every
@@ -110,11 +116,19 @@ class KitRESTStream(RESTStream[_TToken]):
     @override
     def validate_response(self, response: requests.Response) -> None:
         if response.status_code < 400:
+            if self.decode_json_pages:
+                self._validate_json_page(response)
             return
         message = self.response_error_message(response)
         if is_retriable_status(response.status_code):
             raise RetriableAPIError(message, response)
         raise FatalAPIError(message)
+
+    def _validate_json_page(self, response: requests.Response) -> None:
+        try:
+            decoded_json(response)
+        except MalformedInputError as exc:
+            raise RetriableAPIError(f"{self.name}: {exc}") from None
 
     @override
     def response_error_message(self, response: requests.Response) -> str:

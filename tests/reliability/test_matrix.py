@@ -1,0 +1,162 @@
+"""Every tap through every fault the sandbox can produce.
+
+An outcome counts when the sync completes with exactly the emulator's records (by primary key;
+duplicates only as at-least-once delivery allows), or fails with a message that names the cause and
+the setting to fix, with the state emitted before the failure letting the next run finish. Every
+captured stderr and state is scanned for credentials, tokens and presigned query strings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+import typing as t
+from pathlib import Path
+
+import pytest
+
+from tests.profiles import PROFILES, TapProfile
+from tests.reliability.conftest import record_outcome
+from tests.support import VENV_BIN, Admin, TapRun, assert_no_secrets, discover, run_tap, select_streams
+
+
+def prepared(profile: TapProfile, base_url: str, **overrides: t.Any) -> tuple[dict[str, t.Any], dict[str, t.Any]]:
+    """Config and a catalog selecting only the main stream (discovered before any fault is injected)."""
+    config = {**profile.config(base_url), **overrides}
+    return config, select_streams(discover(profile.tap, config), profile.main_stream)
+
+
+def scan(profile: TapProfile, run: TapRun) -> None:
+    assert_no_secrets(run.stderr, profile.secrets)
+    assert_no_secrets(json.dumps(run.states), profile.secrets)
+
+
+def assert_exact(profile: TapProfile, run: TapRun, settings: dict[str, t.Any]) -> str:
+    assert run.returncode == 0, run.stderr[-3000:]
+    got = {profile.record_key(r) for r in run.records(profile.main_stream)}
+    expected = profile.expected_keys(settings)
+    assert got == expected, f"missing {len(expected - got)}, unexpected {len(got - expected)}"
+    return f"recovered, {len(got)}/{len(expected)} rows"
+
+
+def assert_clear_failure(profile: TapProfile, run: TapRun, *phrases: str) -> str:
+    assert run.returncode != 0, "the sync should have failed"
+    for phrase in phrases:
+        assert phrase in run.stderr, f"the failure does not say {phrase!r}:\n{run.stderr[-3000:]}"
+    return "failed clearly"
+
+
+def transient(fault: dict[str, t.Any], **config: t.Any) -> t.Callable[[TapProfile, str], str]:
+    """A fault that a retry gets past: the sync must complete exactly."""
+
+    def scenario(profile: TapProfile, base_url: str) -> str:
+        config_, catalog = prepared(profile, base_url, **config)
+        Admin(base_url).faults({**fault, "path": profile.data_path})
+        run = run_tap(profile.tap, config_, catalog=catalog)
+        scan(profile, run)
+        outcome = assert_exact(profile, run, profile.emulator_settings)
+        assert "retrying in" in run.stderr, "the fault was not hit"
+        return outcome
+
+    return scenario
+
+
+def persistent_malformed_record(profile: TapProfile, base_url: str) -> str:
+    config, catalog = prepared(profile, base_url, max_retries=1)
+    Admin(base_url).faults({"kind": "corrupt", "after_bytes": 120, "payload": "@@@@", "times": -1,
+                            "path": profile.data_path})
+    run = run_tap(profile.tap, config, catalog=catalog)
+    scan(profile, run)
+    return assert_clear_failure(profile, run, "not valid JSON")
+
+
+def wrong_credentials(profile: TapProfile, base_url: str) -> str:
+    config, catalog = prepared(profile, base_url)
+    run = run_tap(profile.tap, {**config, **profile.wrong_credentials}, catalog=catalog)
+    scan(profile, run)
+    assert "retrying" not in run.stderr, "a credential error is not worth retrying"
+    return assert_clear_failure(profile, run, *profile.wrong_credentials_says)
+
+
+def malformed_setting(profile: TapProfile, base_url: str) -> str:
+    config = {**profile.config(base_url), **profile.bad_setting}
+    run = run_tap(profile.tap, config)
+    scan(profile, run)
+    return assert_clear_failure(profile, run, *profile.bad_setting_says)
+
+
+def missing_setting(profile: TapProfile, base_url: str) -> str:
+    config = {k: v for k, v in profile.config(base_url).items() if k not in profile.wrong_credentials}
+    run = run_tap(profile.tap, config)
+    scan(profile, run)
+    missing = next(iter(profile.wrong_credentials))
+    return assert_clear_failure(profile, run, missing)
+
+
+def killed_and_resumed(profile: TapProfile, base_url: str) -> str:
+    """SIGKILL mid-sync, re-run with the last STATE it emitted: nothing lost."""
+    config, catalog = prepared(profile, base_url)
+    Admin(base_url).faults({"kind": "latency", "seconds": 0.3, "times": -1, "path": profile.data_path})
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = {name: Path(tmp) / f"{name}.json" for name in ("config", "catalog")}
+        paths["config"].write_text(json.dumps(config))
+        paths["catalog"].write_text(json.dumps(catalog))
+        out_path = Path(tmp) / "out.jsonl"
+        with open(out_path, "wb") as out, open(Path(tmp) / "err.log", "wb") as err:
+            process = subprocess.Popen(
+                [str(VENV_BIN / profile.tap), "--config", str(paths["config"]), "--catalog", str(paths["catalog"])],
+                stdout=out, stderr=err,
+            )
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and out_path.stat().st_size < 2000 and process.poll() is None:
+                time.sleep(0.05)
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
+        assert process.returncode == -signal.SIGKILL, "the sync finished before it could be killed"
+        lines = [json.loads(line) for line in out_path.read_text().splitlines() if line.startswith('{"type"')]
+    first = TapRun(-9, lines, "")
+    Admin(base_url).clear_faults()
+    second = run_tap(profile.tap, config, catalog=catalog, state=first.last_state or {})
+    scan(profile, second)
+    assert second.returncode == 0, second.stderr[-3000:]
+    got = {profile.record_key(r) for r in first.records(profile.main_stream) + second.records(profile.main_stream)}
+    expected = profile.expected_keys(profile.emulator_settings)
+    assert got == expected, f"missing {len(expected - got)} after the resume"
+    return f"resumed, {len(got)}/{len(expected)} rows"
+
+
+SCENARIOS: dict[str, t.Callable[[TapProfile, str], str]] = {
+    "429 storm + Retry-After": transient({"kind": "status", "status": 429, "retry_after": 1, "times": 3}),
+    "5xx burst": transient({"kind": "status", "status": 503, "times": 3}),
+    "dropped connection": transient({"kind": "drop", "after_bytes": 200, "times": 2}),
+    "slow past request_timeout": transient({"kind": "latency", "seconds": 2.5, "times": 1}, request_timeout=1),
+    "garbled page (once)": transient({"kind": "corrupt", "after_bytes": 120, "payload": "@@@@", "times": 1}),
+    "malformed record (always)": persistent_malformed_record,
+    "wrong credentials": wrong_credentials,
+    "missing setting": missing_setting,
+    "malformed setting": malformed_setting,
+    "SIGKILL + resume": killed_and_resumed,
+}
+
+CASES = [
+    pytest.param(vendor, name, id=f"{vendor}-{name}")
+    for vendor, profile in sorted(PROFILES.items())
+    for name in [*SCENARIOS, *profile.vendor_scenarios]
+]
+
+
+@pytest.mark.parametrize(("vendor", "scenario"), CASES)
+def test_fault(vendor: str, scenario: str, emulator) -> None:
+    profile = PROFILES[vendor]
+    server = emulator(vendor, **profile.emulator_settings)
+    run_scenario = profile.vendor_scenarios.get(scenario) or SCENARIOS[scenario]
+    try:
+        outcome = run_scenario(profile, server.base_url)
+    except AssertionError:
+        record_outcome(vendor, scenario, "REGRESSED")
+        raise
+    record_outcome(vendor, scenario, outcome)
