@@ -12,7 +12,6 @@ import typing as t
 from dataclasses import dataclass, field
 
 from sandbox.evergage import EvergageEmulator
-from sandbox.framework import Emulator
 
 
 @dataclass(frozen=True)
@@ -110,10 +109,3 @@ EVERGAGE = dataclasses.replace(
 )
 
 PROFILES: dict[str, TapProfile] = {p.vendor: p for p in (EVERGAGE,)}
-
-
-def emulator_for(profile: TapProfile, **overrides: t.Any) -> Emulator:
-    """An (unstarted) emulator of `profile`'s vendor, to compute what it serves."""
-    from sandbox import emulator_class
-
-    return emulator_class(profile.vendor)(**{**profile.emulator_settings, **overrides})
