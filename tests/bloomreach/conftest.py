@@ -7,9 +7,9 @@ import typing as t
 from collections.abc import Callable
 
 import pytest
+from tap_bloomreach.tap import TapBloomreach
 
 from sandbox.framework import RunningEmulator
-from tap_bloomreach.tap import TapBloomreach
 from tests.support import TapRun, assert_no_secrets, run_tap, select_streams
 
 KEY_ID = "sandbox-bloomreach-key-id"

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 from singer_sdk.testing import get_tap_test_class
-
 from tap_bloomreach.tap import TapBloomreach
+
 from tests.bloomreach.conftest import SEGMENTATION_ID, tap_config
 from tests.support import start_emulator
 
