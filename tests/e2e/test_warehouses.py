@@ -7,6 +7,8 @@ twice), add the new column, and lose nothing.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -52,3 +54,32 @@ def test_two_meltano_runs_land_exactly_what_was_served_and_evolve_the_schema(
         warehouse, profile, profile.expected_rows({**profile.emulator_settings, **profile.second_run_settings})
     )
     assert column.lower() in warehouse.columns(profile.schema, table), "the new field became a column"
+
+
+@pytest.mark.parametrize("vendor", sorted(PROFILES))
+def test_batch_messages_load_the_same_rows_into_postgres_as_records(
+    vendor: str, emulator, postgres, tmp_path: Path
+) -> None:
+    """With the SDK's `batch_config` the tap writes gzip JSONL files and BATCH messages instead of RECORDs."""
+    profile = PROFILES[vendor]
+    server = emulator(vendor, **profile.emulator_settings)
+    batch_dir = tmp_path / "batches"
+    batch_dir.mkdir()
+    batch_config = {
+        "encoding": {"format": "jsonl", "compression": "gzip"},
+        "storage": {"root": f"file://{batch_dir}", "prefix": f"{vendor}-"},
+    }
+    prefix = profile.tap.upper().replace("-", "_")
+    env = {
+        **profile.env(server.base_url),
+        **postgres.target_env(),
+        "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": f"{profile.schema}_batch",
+        f"{prefix}_BATCH_CONFIG": json.dumps(batch_config),
+        "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}",
+    }
+    done = meltano("run", profile.tap, "target-postgres", env=env)
+    assert done.returncode == 0, done.stderr[-5000:]
+    assert any(batch_dir.iterdir()), "the tap wrote batch files"
+    warehouse = PostgresWarehouse(postgres)
+    batch_profile = dataclasses.replace(profile, schema=f"{profile.schema}_batch")
+    assert_rows_match(warehouse, batch_profile, profile.expected_rows(profile.emulator_settings))
