@@ -52,7 +52,7 @@ bench: deps
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/run.py
 
 reliability: deps
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -p no:cacheprovider tests/reliability -v --timeout 900
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -n 2 tests/reliability --timeout 900
 
 clean:
 	rm -rf $(VENV) .meltano output

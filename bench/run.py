@@ -24,6 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import BIN, REPO, Sandbox, write_json
+from tests.postgres import start_postgres
 
 MODULES = ["bench_evergage", "bench_sitecore_cdp", "bench_cordial", "bench_bloomreach"]
 
@@ -48,18 +49,15 @@ def stream_figures(records: int, small: int, vendors: list[str] | None) -> list[
         at_large = module.run(records)
         results = at_large if isinstance(at_large, list) else [at_large]
         smalls = at_small if isinstance(at_small, list) else [at_small]
-        for big, little in zip(results, smalls, strict=False):
-            big = dict(big)
-            big["rss_mb_small"] = little.get("tap_peak_rss_mb")
-            big["records_small"] = little.get("records")
-            rows.append(big)
+        for large_row, small_row in zip(results, smalls, strict=False):
+            row = dict(large_row)
+            row["rss_mb_small"] = small_row.get("tap_peak_rss_mb")
+            row["records_small"] = small_row.get("records")
+            rows.append(row)
     return rows
 
 
 def load_figures(records: int, vendors: list[str] | None) -> list[dict[str, t.Any]]:
-    sys.path.insert(0, str(REPO))
-    from tests.postgres import start_postgres
-
     rows = []
     postgres = start_postgres()
     try:
