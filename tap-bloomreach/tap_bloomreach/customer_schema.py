@@ -32,7 +32,7 @@ import msgspec
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from tap_bloomreach.export_reader import ExportColumn
+    from tap_bloomreach.export_table import ExportColumn
 
 CUSTOMER_KEY = "customer_key"
 _ENCODER = msgspec.json.Encoder(order="sorted")

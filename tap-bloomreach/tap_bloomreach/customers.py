@@ -35,7 +35,8 @@ from tap_bloomreach.customer_schema import (
     discover_schema,
     fallback_schema,
 )
-from tap_bloomreach.export_reader import ExportColumn, ExportRefusedError, ExportTable, read_export
+from tap_bloomreach.export_reader import read_export
+from tap_bloomreach.export_table import ExportColumn, ExportRefusedError, ExportTable
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable

@@ -70,7 +70,7 @@ class CatalogsStream(BloomreachStream):
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         wanted = [str(c) for c in self.config.get("catalog_ids") or []]
-        catalogs = list(super().get_records(context))
+        catalogs = [_with_catalog_id(c) for c in super().get_records(context)]
         if wanted:
             found = {str(c.get("id")) for c in catalogs}
             if missing := [c for c in wanted if c not in found]:
@@ -84,6 +84,18 @@ class CatalogsStream(BloomreachStream):
     @override
     def get_child_context(self, record: dict[str, t.Any], context: Context | None) -> dict[str, t.Any]:
         return {"catalog_id": str(record["id"])}
+
+
+def _with_catalog_id(catalog: t.Any) -> dict[str, t.Any]:
+    """A catalog entry keyed by `id`: the spec only infers that name (§6.1), so `catalog_id`/`_id` also do."""
+    if not isinstance(catalog, dict):
+        raise FatalAPIError(f"catalogs: expected catalog objects in `data`, got {type(catalog).__name__}")
+    if catalog.get("id") is None:
+        alias = catalog.get("catalog_id", catalog.get("_id"))
+        if alias is None:
+            raise FatalAPIError(f"catalogs: a catalog without an id: {str(catalog)[:200]}")
+        catalog = {**catalog, "id": alias}
+    return {**catalog, "id": str(catalog["id"])}
 
 
 class CatalogItemsStream(BloomreachStream):

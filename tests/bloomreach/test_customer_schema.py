@@ -6,7 +6,7 @@ import hashlib
 import json
 
 from tap_bloomreach.customer_schema import CustomerRecordBuilder, discover_schema, field_names
-from tap_bloomreach.export_reader import ExportColumn
+from tap_bloomreach.export_table import ExportColumn
 
 ID, PROP, BARE = "id", "property", None
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 from tap_bloomreach.envelope import envelope_error, error_text
-from tap_bloomreach.export_reader import ExportColumn, read_export
+from tap_bloomreach.export_reader import read_export
+from tap_bloomreach.export_table import ExportColumn
 from tap_bloomreach.streams import searchable_field_names, segment_records
 
 from tests.bloomreach.conftest import SEGMENTATION_ID, catalog_for, sync, tap_config
