@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import heapq
 import typing as t
 from array import array
 from datetime import UTC, datetime, timedelta
@@ -76,18 +77,29 @@ class DuplicateCounter:
 
     The export reads a live store, so a user updated mid-download appears twice and the later copy
     is current (spec §3). Both copies are emitted, in order, and the target's primary-key upsert keeps
-    the later one; this only counts them for the log.
+    the later one; this only counts them for the log. Hashes are kept in sorted runs of fixed size
+    and merged lazily at the end, so no step ever holds them as Python objects all at once.
     """
 
+    RUN = 1 << 16
+
     def __init__(self) -> None:
-        self._hashes = array("q")
+        self._runs: list[array[int]] = []
+        self._current = array("q")
 
     def add(self, key: str) -> None:
-        self._hashes.append(hash(key))
+        self._current.append(hash(key))
+        if len(self._current) >= self.RUN:
+            self._seal()
+
+    def _seal(self) -> None:
+        if self._current:
+            self._runs.append(array("q", sorted(self._current)))
+            self._current = array("q")
 
     def duplicates(self) -> int:
-        ordered = sorted(self._hashes)
-        return sum(1 for a, b in pairwise(ordered) if a == b)
+        self._seal()
+        return sum(1 for a, b in pairwise(heapq.merge(*self._runs)) if a == b)
 
 
 class _ProfileExportStream(EvergageStream):
