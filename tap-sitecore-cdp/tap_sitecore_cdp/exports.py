@@ -334,49 +334,6 @@ def _malformed_hint(csv_options: CSVOptions) -> str:
             "columns in `csv_columns`.")
 
 
-# --------------------------------------------------------------------------------- schema inference
-
-
-def _json_type(value: t.Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, dict):
-        return "object"
-    if isinstance(value, list):
-        return "array"
-    return "string"
-
-
-def infer_properties(rows: Iterable[Row]) -> dict[str, dict[str, t.Any]]:
-    """JSON Schema properties for the keys of `rows`, each nullable (a later row may lack it)."""
-    seen: dict[str, set[str]] = {}
-    for row in rows:
-        for key, value in row.items():
-            seen.setdefault(key, set()).add(_json_type(value))
-    properties: dict[str, dict[str, t.Any]] = {}
-    for key, found in seen.items():
-        types = found - {"null"}
-        if types == {"integer", "number"}:
-            types = {"number"}
-        if len(types) != 1:  # mixed or only nulls: any JSON value
-            properties[key] = {}
-            continue
-        kind = types.pop()
-        schema: dict[str, t.Any] = {"type": [kind, "null"]}
-        if kind == "object":
-            schema["additionalProperties"] = True
-        elif kind == "array":
-            schema["items"] = {}
-        properties[key] = schema
-    return properties
-
-
 def bookmark_value(job: Mapping[str, t.Any]) -> str:
     """A job's `endTime` as the records' `job_end_time` (Sitecore's format, so it also sorts as text)."""
     end = job_end(job)

@@ -1,0 +1,137 @@
+"""Guest REST API streams: guests, their data extensions and their orders (spec §5)."""
+
+from __future__ import annotations
+
+import typing as t
+from urllib.parse import urlencode, urlsplit
+
+from typing_extensions import override
+
+from tap_sitecore_cdp.client import GuestAPIStream
+from tap_sitecore_cdp.schemas import EXTENSION_PROPERTIES, GUEST_PROPERTIES, ORDER_PROPERTIES, open_schema
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+    import requests
+    from singer_sdk.helpers.types import Context
+
+#: Keys of a guest data extension that are Sitecore's own; every other key is the tenant's (spec §5.4).
+EXTENSION_RESERVED_KEYS = frozenset({"href", "ref", "name", "key", "createdAt", "modifiedAt", "guest"})
+
+
+def ref_from_href(href: t.Any) -> str | None:
+    """The ref in a resource link: the last path segment (spec §5.2, `items[].href`)."""
+    if not isinstance(href, str) or not href:
+        return None
+    return urlsplit(href).path.rstrip("/").rsplit("/", 1)[-1] or None
+
+
+def guest_record(item: dict[str, t.Any]) -> dict[str, t.Any]:
+    """A guest from an expanded list item or `GET /guests/{ref}`, without its data extensions (own stream)."""
+    record = {key: value for key, value in item.items() if key != "dataExtensions"}
+    record.setdefault("ref", ref_from_href(item.get("href")))
+    return record
+
+
+def extension_items(guest: dict[str, t.Any]) -> list[dict[str, t.Any]]:
+    """The data extensions inside a guest: a collection's `items`, or a bare list."""
+    extensions = guest.get("dataExtensions")
+    items = extensions.get("items") if isinstance(extensions, dict) else extensions
+    return [item for item in items or [] if isinstance(item, dict)]
+
+
+def extension_record(guest_ref: str, extension: dict[str, t.Any]) -> dict[str, t.Any]:
+    """One data extension: Sitecore's keys at the top, the tenant's custom keys inside `data` (spec §5.4)."""
+    record = {key: extension.get(key) for key in ("name", "ref", "key", "href", "createdAt", "modifiedAt")}
+    record["guest_ref"] = guest_ref
+    record["name"] = record["name"] or ref_from_href(extension.get("href"))
+    record["data"] = {key: value for key, value in extension.items() if key not in EXTENSION_RESERVED_KEYS}
+    return record
+
+
+class GuestsStream(GuestAPIStream):
+    """Guest profiles, expanded in the list (no request per guest); their data extensions have their own stream."""
+
+    name = "guests"
+    path = "/v2.1/guests"
+    primary_keys = ("ref",)
+    replication_key = "modifiedAt"
+    schema = open_schema(GUEST_PROPERTIES)
+
+    @override
+    def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
+        for item in super().parse_response(response):
+            yield guest_record(item)
+
+
+class GuestDataExtensionsStream(GuestAPIStream):
+    """One record per guest and data extension (`ext`, `ext1`...), from the expanded guest list."""
+
+    name = "guest_data_extensions"
+    path = "/v2.1/guests"
+    primary_keys = ("guest_ref", "name")
+    replication_key = "modifiedAt"
+    schema = open_schema(EXTENSION_PROPERTIES)
+
+    @override
+    def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
+        for guest in super().parse_response(response):
+            guest_ref = guest.get("ref") or ref_from_href(guest.get("href")) or ""
+            for item in extension_items(guest):
+                extension = item
+                if "name" not in item and "key" not in item and item.get("href"):
+                    # Listed as a link only (nested expansion is INFERRED, spec §5.3): fetch it.
+                    extension = self.get_json(urlsplit(item["href"]).path,
+                                              what=f"Reading a data extension of {guest_ref}")
+                yield extension_record(guest_ref, extension)
+
+
+class OrdersStream(GuestAPIStream):
+    """Each guest's orders. Off by default: there is no list of all orders, so it costs a request per guest."""
+
+    name = "orders"
+    path = "/v2.1/orders"
+    primary_keys = ("ref",)
+    replication_key = "modifiedAt"
+    selected_by_default = False
+    schema = open_schema(ORDER_PROPERTIES)
+
+    @override
+    def get_url_params(self, context: Context | None, next_page_token: int | None) -> dict[str, t.Any]:
+        return {**super().get_url_params(context, next_page_token), "guestRef": (context or {})["guest_ref"]}
+
+    @override
+    def get_records(self, context: Context | None) -> Iterator[dict[str, t.Any]]:
+        for guest_ref in self.guest_refs():
+            for order in self.request_records({"guest_ref": guest_ref}):
+                yield {**order, "guest_ref": guest_ref}
+
+    def guest_refs(self) -> Iterator[str]:
+        """Every guest's ref, from the unexpanded guest list (links only: cheaper than full guests)."""
+        offset = 0
+        while True:
+            query = urlencode({"offset": offset, "limit": self.page_size})
+            page = self.get_json(f"/v2.1/guests?{query}", what="Listing guests")
+            items = page.get("items") if isinstance(page, dict) else None
+            if not isinstance(items, list) or not items:
+                return
+            for item in items:
+                if isinstance(item, dict) and (ref := item.get("ref") or ref_from_href(item.get("href"))):
+                    yield ref
+            limit = page.get("limit")
+            if len(items) < (limit if isinstance(limit, int) and limit > 0 else self.page_size):
+                return
+            offset += len(items)
+
+    @override
+    def validate_response(self, response: requests.Response) -> None:
+        if response.status_code == 404 and "/v2.1/orders" in response.url:
+            return  # the guest was deleted between listing it and asking for its orders: none to read
+        super().validate_response(response)
+
+    @override
+    def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
+        if response.status_code == 404:
+            return []
+        return super().parse_response(response)
