@@ -8,10 +8,13 @@ emulator between two runs (new rows, a new column), and which request a fault sh
 from __future__ import annotations
 
 import dataclasses
+import json
 import typing as t
 from dataclasses import dataclass, field
 
+from sandbox.cordial_data import CordialData, object_id
 from sandbox.evergage import EvergageEmulator
+from sandbox.framework import Emulator, RunningEmulator
 
 
 @dataclass(frozen=True)
@@ -53,10 +56,13 @@ class TapProfile:
     #: name -> scenario function(profile, base_url, workdir) -> outcome text (raises on a regression).
     vendor_scenarios: dict[str, t.Callable[..., str]] = field(default_factory=dict)
 
-    def env(self, base_url: str) -> dict[str, str]:
-        """Environment that points the Meltano extractor at an emulator."""
+    #: More environment that depends on the running emulator (e.g. the port of its S3 server).
+    emulator_env: t.Callable[[Emulator], dict[str, str]] = lambda emulator: {}
+
+    def env(self, server: RunningEmulator) -> dict[str, str]:
+        """Environment that points the Meltano extractor at a running emulator."""
         prefix = self.tap.upper().replace("-", "_")
-        return {f"{prefix}_API_URL": base_url, **self.meltano_env}
+        return {f"{prefix}_API_URL": server.base_url, **self.meltano_env, **self.emulator_env(server.emulator)}
 
 
 def _evergage_rows(settings: dict[str, t.Any]) -> dict[str, int]:
@@ -108,4 +114,59 @@ EVERGAGE = dataclasses.replace(
     bad_setting_says=("`api_url`", "https://"),
 )
 
-PROFILES: dict[str, TapProfile] = {p.vendor: p for p in (EVERGAGE,)}
+CORDIAL_API_KEY = "sandbox-cordial-api-key-3c8f"
+CORDIAL_AWS_SECRET = "sandbox-aws-secret-9d41c0e7"
+
+
+def _cordial_destination(emulator: Emulator) -> dict[str, t.Any]:
+    return {
+        "type": "s3", "bucket": "cordial-exports", "region": "us-east-1", "path": "e2e",
+        "aws_access_key_id": "sandbox-aws-access-key", "aws_secret_access_key": CORDIAL_AWS_SECRET,
+        "endpoint_url": emulator.settings["s3_endpoint_url"],
+    }
+
+
+def _cordial_data(settings: dict[str, t.Any]) -> CordialData:
+    return CordialData({"seed": 42, "scale": 100, **settings})
+
+
+def _cordial_rows(settings: dict[str, t.Any]) -> dict[str, int]:
+    data = _cordial_data(settings)
+    return {
+        "contacts": data.count("contacts"),
+        "contact_activities": data.count("activities", 3),
+        "orders": data.count("orders"),
+        "products": data.count("products", 0.5),
+    }
+
+
+CORDIAL = TapProfile(
+    vendor="cordial",
+    tap="tap-cordial",
+    schema="tap_cordial",
+    emulator_settings={"scale": 100, "job_schedule_seconds": 0.1, "job_seconds": 0.5},
+    config=lambda url: {"api_url": url, "api_key": CORDIAL_API_KEY, "page_size": 50, "job_poll_interval": 0.2},
+    expected_rows=_cordial_rows,
+    table_keys={
+        "contacts": ("_id",), "contact_activities": ("_id",), "orders": ("orderID",), "products": ("productID",),
+    },
+    second_run_settings={"contacts": 130, "orders": 125, "extra_contact_attributes": [{"key": "loyalty_tier"}]},
+    new_column=("contacts", "loyalty_tier"),
+    emulator_env=lambda emulator: {
+        "TAP_CORDIAL_EXPORT_DESTINATION": json.dumps(_cordial_destination(emulator)),
+        "TAP_CORDIAL_JOB_POLL_INTERVAL": "1",
+    },
+    data_path=r"^/v2/contacts$",
+    main_stream="contacts",
+    record_key=lambda r: (r["_id"],),
+    expected_keys=lambda s: {
+        (object_id(42, "contact", i),) for i in range(_cordial_data(s).count("contacts"))
+    },
+    secrets=(CORDIAL_API_KEY, CORDIAL_AWS_SECRET),
+    wrong_credentials={"api_key": "not-the-key"},
+    wrong_credentials_says=("HTTP 401", "api_key"),
+    bad_setting={"api_url": "http://cordial.example.com"},
+    bad_setting_says=("`api_url`", "https://"),
+)
+
+PROFILES: dict[str, TapProfile] = {p.vendor: p for p in (EVERGAGE, CORDIAL)}

@@ -11,10 +11,11 @@ from urllib.parse import urlsplit
 import msgspec
 import requests
 from singer_sdk.authenticators import BasicAuthenticator
-from singer_sdk.exceptions import FatalAPIError
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from tapkit.config import DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT, validate_base_url
 from tapkit.errors import vendor_message
 from tapkit.pagination import decoded_json
+from tapkit.readers import MalformedInputError
 from tapkit.retry import RetryPolicy, call_with_retries, raise_for_status
 from tapkit.streams import KitRESTStream
 from typing_extensions import override
@@ -135,13 +136,18 @@ class CordialClient:
                 message = (f"{what}: {method} {path} failed with HTTP {response.status_code}: "
                            f"{vendor_message(response)}")
                 raise_for_status(response, f"{message}. {hint}" if hint else message)
-            return decoded_json(response)
+            try:
+                return decoded_json(response)
+            except MalformedInputError as exc:  # garbled in transit: worth another try
+                raise RetriableAPIError(f"{what}: {exc}") from None
 
         return call_with_retries(attempt, policy=self.policy, logger=self.logger, what=what)
 
 
 class CordialStream(KitRESTStream[t.Any]):
     """A stream of Cordial's bare-array list endpoints."""
+
+    decode_json_pages = True
 
     @override
     @property

@@ -160,9 +160,18 @@ def test_validation_error_with_plural_messages_is_reported_in_vendors_words(sand
     assert "The per page must be a number." in result.stderr
 
 
-def test_malformed_page_fails_naming_the_stream(sandbox: CordialSandbox):
+def test_a_page_garbled_once_is_fetched_again(sandbox: CordialSandbox):
     sandbox.admin.faults({"kind": "corrupt", "path": "/v2/products", "after_bytes": 0, "payload": "{oops"})
     result = run(sandbox.config(), "products")
 
+    assert result.returncode == 0, result.stderr
+    assert "not valid JSON" in result.stderr and "retrying in" in result.stderr
+
+
+def test_a_page_that_stays_malformed_fails_naming_the_stream(sandbox: CordialSandbox):
+    sandbox.admin.faults({"kind": "corrupt", "path": "/v2/products", "after_bytes": 0, "payload": "{oops",
+                          "times": -1})
+    result = run(sandbox.config(max_retries=1), "products")
+
     assert result.returncode != 0
-    assert "products" in result.stderr
+    assert "products" in result.stderr and "not valid JSON" in result.stderr

@@ -36,7 +36,7 @@ def test_two_meltano_runs_land_exactly_what_was_served_and_evolve_the_schema(
         DuckDBWarehouse(tmp_path / "warehouse.duckdb") if loader == "target-duckdb" else PostgresWarehouse(postgres)
     )
     env = {
-        **profile.env(server.base_url),
+        **profile.env(server),
         **warehouse.env(),
         "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}",
     }
@@ -71,7 +71,7 @@ def test_batch_messages_load_the_same_rows_into_postgres_as_records(
     }
     prefix = profile.tap.upper().replace("-", "_")
     env = {
-        **profile.env(server.base_url),
+        **profile.env(server),
         **postgres.target_env(),
         "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": f"{profile.schema}_batch",
         f"{prefix}_BATCH_CONFIG": json.dumps(batch_config),
