@@ -89,6 +89,9 @@ def open_decompressed(raw: t.BinaryIO | t.IO[bytes], source: str) -> io.Buffered
 def response_stream(response: requests.Response) -> t.BinaryIO:
     """The body of a `stream=True` response as a file-like object, with transfer encodings undone."""
     response.raw.decode_content = True
+    # urllib3 closes the raw stream as soon as it has read to the end, and a buffered reader above it
+    # then fails its next read with "read of closed file" instead of seeing EOF.
+    response.raw.auto_close = False
     return t.cast("t.BinaryIO", response.raw)
 
 

@@ -152,3 +152,16 @@ def test_readers_pull_input_in_bounded_chunks() -> None:
     count = sum(1 for _ in read_jsonl_records(io.BufferedReader(source, 65536), "big"))
     assert count == len(ROWS) * 50_000
     assert source.largest_read <= 1 << 20
+
+
+def test_a_streamed_http_body_smaller_than_the_buffer_reads_to_a_clean_end(emulator) -> None:
+    import requests
+    from tapkit.readers import response_stream
+
+    server = emulator("evergage", scale=5, duplicates=[])
+    response = requests.get(
+        f"{server.base_url}/api/dataset/engage/users.json", auth=("sandbox-api-key-id", "sandbox-api-secret-key-0f6c2b"),
+        stream=True, timeout=10,
+    )
+    records = list(read_json_array_records(response_stream(response), "users.json"))
+    assert [n for n, _ in records] == [1, 2, 3, 4, 5]
