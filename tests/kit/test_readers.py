@@ -8,6 +8,7 @@ import io
 import json
 
 import pytest
+import requests
 from tapkit.readers import (
     MalformedInputError,
     TruncatedInputError,
@@ -15,6 +16,7 @@ from tapkit.readers import (
     read_json_array_records,
     read_json_records,
     read_jsonl_records,
+    response_stream,
 )
 
 ROWS = [{"id": i, "email": f"u{i}@example.com", "score": i / 3} for i in range(1, 6)]
@@ -155,13 +157,10 @@ def test_readers_pull_input_in_bounded_chunks() -> None:
 
 
 def test_a_streamed_http_body_smaller_than_the_buffer_reads_to_a_clean_end(emulator) -> None:
-    import requests
-    from tapkit.readers import response_stream
-
     server = emulator("evergage", scale=5, duplicates=[])
     response = requests.get(
-        f"{server.base_url}/api/dataset/engage/users.json", auth=("sandbox-api-key-id", "sandbox-api-secret-key-0f6c2b"),
-        stream=True, timeout=10,
+        f"{server.base_url}/api/dataset/engage/users.json",
+        auth=("sandbox-api-key-id", "sandbox-api-secret-key-0f6c2b"), stream=True, timeout=10,
     )
     records = list(read_json_array_records(response_stream(response), "users.json"))
     assert [n for n, _ in records] == [1, 2, 3, 4, 5]
