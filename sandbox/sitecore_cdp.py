@@ -192,6 +192,8 @@ class SitecoreCDPEmulator(SitecoreGuestAPI):
         job = self.job_by_ref(execution_ref)
         if not job.has_output:
             raise HTTPError(404, f"Execution {execution_ref} has no output: its status is {job.status}")
+        if job.number in job.export.expired_jobs:
+            raise HTTPError(404, f"The output of execution {execution_ref} is no longer available")
         return Response.json(self.listing(job))
 
     def listing(self, job: data.ExportJob) -> dict[str, t.Any]:

@@ -198,12 +198,13 @@ class ExportDefinition:
     rows: int | None = None  # default: the emulator's scale
     failed_jobs: tuple[int, ...] = ()
     alert_jobs: tuple[int, ...] = ()
+    expired_jobs: tuple[int, ...] = ()  # finished jobs whose output is no longer kept (404)
     columns: tuple[str, ...] = tuple(CSV_COLUMNS)
 
     @classmethod
     def from_setting(cls, value: t.Mapping[str, t.Any]) -> ExportDefinition:
         known = {k: v for k, v in value.items() if k in cls.__dataclass_fields__}
-        for name in ("failed_jobs", "alert_jobs", "columns"):
+        for name in ("failed_jobs", "alert_jobs", "expired_jobs", "columns"):
             if name in known:
                 known[name] = tuple(known[name])
         return cls(**known)

@@ -6,6 +6,7 @@ import contextlib
 import email.utils
 import typing as t
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from urllib.parse import urlsplit
 
 import msgspec
@@ -120,13 +121,18 @@ class SitecoreStream(KitRESTStream[int]):
         hint = self.error_hint(response)
         return f"{message}. {hint}" if hint else message
 
-    def get_json(self, path: str, *, what: str) -> t.Any:
-        """GET one JSON document outside the paging loop, with the stream's auth, errors and retries."""
+    def get_json(self, path: str, *, what: str, missing_ok: bool = False) -> t.Any:
+        """GET one JSON document outside the paging loop, with the stream's auth, errors and retries.
+
+        With `missing_ok`, a 404 answers None instead of failing.
+        """
 
         def attempt() -> t.Any:
             prepared = self.build_prepared_request(method="GET", url=f"{self.url_base}{path}",
                                                    headers=self.http_headers)
             response = self.requests_session.send(prepared, timeout=self.timeout)
+            if missing_ok and response.status_code == 404:
+                return None
             self.validate_response(response)
             return decoded_json(response)
 
@@ -206,13 +212,10 @@ class GuestAPIStream(SitecoreStream):
     """
 
     is_sorted = False
-    #: Query parameters every request of the stream sends.
-    extra_params: t.ClassVar[dict[str, str]] = {"expand": "true"}
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
         self._scan_started_at: datetime | None = None
-        self._keep_from: tuple[datetime | None] | None = None
 
     @override
     @property
@@ -229,7 +232,8 @@ class GuestAPIStream(SitecoreStream):
 
     @override
     def get_url_params(self, context: Context | None, next_page_token: int | None) -> dict[str, t.Any]:
-        return {"offset": next_page_token or 0, "limit": self.page_size, **self.extra_params}
+        # expand=true: whole records in the list, not links to them (spec §5.2)
+        return {"offset": next_page_token or 0, "limit": self.page_size, "expand": "true"}
 
     @override
     def validate_response(self, response: requests.Response) -> None:
@@ -256,13 +260,15 @@ class GuestAPIStream(SitecoreStream):
         # The SDK's default signpost is this machine's clock; bookmarks here come from the server's.
         return None
 
+    @cached_property
+    def changed_since(self) -> datetime | None:
+        """The bookmark (or `start_date`) this run started from; read once, not per record."""
+        return self.get_starting_timestamp(None)  # these streams have no partitions
+
     @override
     def post_process(self, row: dict[str, t.Any], context: Context | None = None) -> dict[str, t.Any] | None:
-        if self._keep_from is None:  # the bookmark this run started from: read once, not per record
-            self._keep_from = (self.get_starting_timestamp(context),)
-        start = self._keep_from[0]
         changed = parse_timestamp(row.get(self.replication_key or ""))
-        if start is not None and changed is not None and changed < start:
+        if self.changed_since is not None and changed is not None and changed < self.changed_since:
             return None
         return row
 

@@ -216,7 +216,7 @@ class JobOutput:
         self,
         *,
         label: str,
-        fetch_listing: Callable[[], t.Any],
+        fetch_listing: Callable[[], t.Any],  # the listing document; None if there is none (404)
         session: requests.Session,
         timeout: int,
         retry_policy: RetryPolicy,
@@ -233,6 +233,8 @@ class JobOutput:
         self._secrets = secrets
         self._csv = csv_options
         self._files: list[ExportFile] | None = None
+        #: True when the API answered 404 for the job's files.
+        self.missing = False
 
     @property
     def files(self) -> list[ExportFile]:
@@ -243,6 +245,9 @@ class JobOutput:
 
     def _list_files(self) -> list[ExportFile]:
         listing = self._fetch_listing()
+        if listing is None:  # 404: the job has no output, or it is no longer kept
+            self.missing = True
+            listing = {"exports": []}
         entries = listing.get("exports") if isinstance(listing, dict) else None
         if not isinstance(entries, list):
             raise FatalAPIError(f"{self.label}: the export listing has no `exports` array")

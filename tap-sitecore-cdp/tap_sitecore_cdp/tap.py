@@ -74,7 +74,8 @@ class TapSitecoreCDP(KitTap):
         ),
         th.Property(
             "start_date", th.DateTimeType,
-            description="Export jobs that finished before this are ignored on the first run.",
+            description="Export jobs that finished, and guests and orders last changed, before this are left out "
+                        "of the first run.",
         ),
         th.Property(
             "csv_delimiter", th.StringType,

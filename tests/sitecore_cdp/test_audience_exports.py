@@ -321,3 +321,18 @@ def test_rate_limited_job_list_is_retried_after_the_time_asked(emulator, catalog
     run = sync(config_for(server.base_url, audience_exports=["weekly-vip-export"]), selected(catalog, JOBS))
     assert len(run.records(JOBS)) == 3
     assert "HTTP 429" in run.stderr and "retrying in 1.0 s" in run.stderr
+
+
+def test_job_whose_output_is_gone_is_skipped_with_a_warning_and_not_asked_for_again(emulator, catalog) -> None:
+    exports = [{"friendly_id": "weekly-vip-export", "jobs": 3, "expired_jobs": [0]}]
+    server = emulator("sitecore-cdp", scale=5, exports=exports)
+    admin = Admin(server.base_url)
+    config = config_for(server.base_url, audience_exports=["weekly-vip-export"])
+    run = sync(config, selected(catalog, RECORDS))
+    model = SitecoreCDPEmulator(scale=5, exports=exports)
+    jobs = model.jobs_of(model.export_by_ref("weekly-vip-export"))
+    assert {r["execution_ref"] for r in run.records(RECORDS)} == {jobs[1].execution_ref, jobs[2].execution_ref}
+    assert f"job {jobs[0].execution_ref} of export weekly-vip-export (status SUCCESS) has no files" in run.stderr
+    admin.reset()
+    again = sync(config, selected(catalog, RECORDS), run.last_state)
+    assert again.records(RECORDS) == [] and LISTING_ROUTE not in admin.requests_by_route()

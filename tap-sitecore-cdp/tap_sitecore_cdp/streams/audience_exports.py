@@ -118,7 +118,8 @@ class AudienceExportRecordsStream(AudienceExportStream):
         return JobOutput(
             label=f"{self.name}: export {audience_export}, job {execution_ref}",
             fetch_listing=lambda: self.get_json(
-                f"/v2/audienceExports/executions/{execution_ref}/export", what=f"Listing the files of {execution_ref}"
+                f"/v2/audienceExports/executions/{execution_ref}/export", what=f"Listing the files of {execution_ref}",
+                missing_ok=True,
             ),
             session=self.download_session,
             timeout=self.timeout,
@@ -185,7 +186,13 @@ class AudienceExportRecordsStream(AudienceExportStream):
         if start_file or after_row:
             self.logger.info("%s: resuming job %s of export %s at file %d, after row %d", self.name,
                              job["executionRef"], audience_export, start_file, after_row)
-        for file in output.files[start_file:]:
+        files = output.files
+        if output.missing:
+            # An ALERT job may have no output; older jobs' files may no longer be kept (retention is
+            # undocumented, spec §11.2). Nothing can be read now or later: move on.
+            self.logger.warning("%s: job %s of export %s (status %s) has no files to read: the API answered 404 "
+                                "for its output", self.name, job["executionRef"], audience_export, job.get("status"))
+        for file in files[start_file:]:
             for row_number, row in output.rows(file.index, after_row if file.index == start_file else 0):
                 progress.advance(file.index, row_number)
                 yield {**envelope, "file_index": file.index, "row_number": row_number,
