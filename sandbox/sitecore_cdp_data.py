@@ -22,7 +22,7 @@ if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
 # Guests were created and modified in the two years before this instant (fixed: deterministic data).
-GUEST_ANCHOR = datetime(2025, 12, 1, tzinfo=UTC)
+GUEST_ANCHOR = datetime(2025, 6, 1, tzinfo=UTC)
 # Export job number j ran on the morning of this day plus j days.
 JOB_ANCHOR = datetime(2025, 11, 1, tzinfo=UTC)
 FIRST_NAMES = ["John", "Aoife", "Sean", "Maria", "Liam", "Emma", "Noah", "Saoirse", "Jack", "Chloe"]

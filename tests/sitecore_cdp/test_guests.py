@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from sandbox import sitecore_cdp_data as data
 from sandbox.sitecore_cdp import SitecoreCDPEmulator
 from tests.sitecore_cdp.helpers import BASIC, GUESTS_ROUTE, OAUTH, TAP, config_for, selected, sync
@@ -51,13 +53,30 @@ def test_guests_rerun_emits_only_changed_guests(emulator, catalog) -> None:
     # The bookmark is inclusive (a change in the same millisecond is not lost): only its own guest again.
     assert {r["modifiedAt"] for r in second.records("guests")} <= {bookmark}
 
-    changed = {"4": "2026-01-02T03:04:05.000Z", "17": "2026-01-03T00:00:00.000Z"}
+    changed = {"4": _iso(days_ago=2), "17": _iso(days_ago=1)}
     admin.settings(touched_guests=changed)
     third = sync(config, selected(catalog, "guests"), second.last_state)
     model = SitecoreCDPEmulator(scale=30)
     expected = {data.ref_for(int(i), model.seed, "guest") for i in changed}
     assert {r["ref"] for r in third.records("guests")} == expected
-    assert third.last_state["bookmarks"]["guests"]["replication_key_value"] == "2026-01-03T00:00:00.000Z"
+    assert third.last_state["bookmarks"]["guests"]["replication_key_value"] == changed["17"]
+
+
+def test_bookmark_never_passes_the_start_of_the_scan_on_the_servers_clock(emulator, catalog) -> None:
+    # Guest 9's change carries a time after the scan began (as a change made while pages were being read
+    # would): the bookmark stops at the scan's start, so the next run reads the guest again.
+    server = emulator("sitecore-cdp", scale=30, touched_guests={"9": _iso(days_ago=-1)})
+    config = guest_config(server.base_url)
+    first = sync(config, selected(catalog, "guests"))
+    bookmark = first.last_state["bookmarks"]["guests"]["replication_key_value"]
+    assert _iso(days_ago=0.01) < bookmark < _iso(days_ago=-0.01), "about now, not tomorrow"
+    second = sync(config, selected(catalog, "guests"), first.last_state)
+    model = SitecoreCDPEmulator(scale=30)
+    assert [r["ref"] for r in second.records("guests")] == [data.ref_for(9, model.seed, "guest")]
+
+
+def _iso(*, days_ago: float) -> str:
+    return data.iso_ms(datetime.now(tz=UTC) - timedelta(days=days_ago))
 
 
 def test_data_extensions_come_from_the_expanded_guests_without_a_request_each(emulator, catalog) -> None:
