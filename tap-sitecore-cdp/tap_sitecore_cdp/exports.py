@@ -317,9 +317,6 @@ class JobOutput:
         # No Authorization header: the URL carries its own signature, and S3 refuses a second mechanism.
         response = self._session.get(url, stream=True, timeout=self._timeout)
         if response.status_code < 400:
-            # urllib3 closes a body it has read to the end, and a closed file refuses the read past the
-            # end that gzip makes to look for another member: keep it open until we close it.
-            response.raw.auto_close = False
             return response
         status, said = response.status_code, vendor_message(response)
         response.close()
