@@ -12,6 +12,8 @@ import json
 import typing as t
 from dataclasses import dataclass, field
 
+from sandbox.bloomreach import BloomreachEmulator
+from sandbox.bloomreach_data import CustomerData
 from sandbox.cordial_data import CordialData, object_id
 from sandbox.evergage import EvergageEmulator
 from sandbox.framework import Emulator, RunningEmulator
@@ -49,6 +51,8 @@ class TapProfile:
     #: Config changes that make the credentials wrong, and words the failure must contain.
     wrong_credentials: dict[str, t.Any] = field(default_factory=dict)
     wrong_credentials_says: tuple[str, ...] = ("HTTP 401",)
+    #: Words the failure must contain when a record stays malformed on every try.
+    malformed_says: tuple[str, ...] = ("not valid JSON",)
     #: A malformed setting, and words the failure must contain (the setting's name).
     bad_setting: dict[str, t.Any] = field(default_factory=dict)
     bad_setting_says: tuple[str, ...] = ()
@@ -169,4 +173,55 @@ CORDIAL = TapProfile(
     bad_setting_says=("`api_url`", "https://"),
 )
 
-PROFILES: dict[str, TapProfile] = {p.vendor: p for p in (EVERGAGE, CORDIAL)}
+BLOOMREACH_SECRET = "sandbox-bloomreach-secret-92ab"
+
+
+def _bloomreach_customer_key(record: dict[str, t.Any]) -> tuple[t.Any, ...]:
+    """The hard id `registered` where a customer has one, else its cookies (soft ids, a list)."""
+    return (record["registered"],) if record.get("registered") else ("cookie", *(record.get("cookie") or ()))
+
+
+def _bloomreach_expected_keys(settings: dict[str, t.Any]) -> set[tuple[t.Any, ...]]:
+    data = CustomerData({"seed": 42, **BloomreachEmulator.default_settings, **settings})
+    keys = set()
+    for index in range(data.size):
+        ids, _ = data.customer(index)
+        keys.add(_bloomreach_customer_key(ids))
+    return keys
+
+
+def _bloomreach_rows(settings: dict[str, t.Any]) -> dict[str, int]:
+    merged = {**BloomreachEmulator.default_settings, **settings}
+    return {
+        "customers": int(merged["scale"]),
+        "catalogs": len(merged["catalogs"]),
+        "catalog_items": sum(int(c["size"]) for c in merged["catalogs"]),
+    }
+
+
+BLOOMREACH = TapProfile(
+    vendor="bloomreach",
+    tap="tap-bloomreach",
+    schema="tap_bloomreach",
+    emulator_settings={"scale": 400},
+    config=lambda url: {
+        "api_url": url, "project_token": "sandbox-project-token", "api_key_id": "sandbox-bloomreach-key-id",
+        "api_secret": BLOOMREACH_SECRET,
+    },
+    expected_rows=_bloomreach_rows,
+    table_keys={"customers": ("customer_key",), "catalogs": ("id",), "catalog_items": ("catalog_id", "item_id")},
+    second_run_settings={"scale": 450, "extra_properties": ["loyalty_tier"]},
+    new_column=("customers", "loyalty_tier"),
+    data_path=r"/customers/export$",
+    main_stream="customers",
+    record_key=_bloomreach_customer_key,
+    expected_keys=_bloomreach_expected_keys,
+    secrets=("sandbox-bloomreach-key-id", BLOOMREACH_SECRET),
+    wrong_credentials={"api_secret": "not-the-secret"},
+    wrong_credentials_says=("HTTP 403", "api_secret"),  # Bloomreach answers a wrong secret with 403
+    malformed_says=("customers export", "does not mark `customers` complete"),
+    bad_setting={"api_url": "http://bloomreach.example.com"},
+    bad_setting_says=("`api_url`", "https://"),
+)
+
+PROFILES: dict[str, TapProfile] = {p.vendor: p for p in (EVERGAGE, CORDIAL, BLOOMREACH)}

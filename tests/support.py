@@ -43,6 +43,10 @@ class Admin:
     def faults(self, *specs: dict[str, t.Any]) -> None:
         requests.post(f"{self.base_url}/_sandbox/faults", json=list(specs), timeout=10).raise_for_status()
 
+    def pending_faults(self) -> list[dict[str, t.Any]]:
+        pending = requests.get(f"{self.base_url}/_sandbox/faults", timeout=10).json()["pending"]
+        return t.cast("list[dict[str, t.Any]]", pending)
+
     def clear_faults(self) -> None:
         requests.delete(f"{self.base_url}/_sandbox/faults", timeout=10).raise_for_status()
 

@@ -17,7 +17,9 @@ JSON type. Rules, in README order:
   list) contributes its smallest value. A customer without it gets `sha256:<hex>` of its ids (id name ->
   value, lists sorted, nulls dropped, as canonical JSON), which is deterministic across runs. When the
   body does not say which columns are ids (a bare table_json or CSV header with `customer_attributes`
-  unset), the hash covers the whole row instead.
+  unset), the hash covers the columns whose values are lists (soft ids always come as lists), so that a
+  property added to the project later does not change the key; only a row with no list at all is
+  hashed whole.
 """
 
 from __future__ import annotations
@@ -178,8 +180,12 @@ class CustomerRecordBuilder:
                 value = min((str(v) for v in value if v not in (None, "")), default=None)
             if value not in (None, ""):
                 return str(value)
+        hashed = self.hashed
+        if not self.ids_known:
+            soft_ids = [(name, position) for name, position in hashed if isinstance(row[position], list)]
+            hashed = soft_ids or hashed
         identity = {}
-        for name, position in self.hashed:
+        for name, position in hashed:
             value = row[position]
             if isinstance(value, list):
                 value = sorted(str(v) for v in value if v is not None)

@@ -222,13 +222,22 @@ class CustomersStream(BloomreachStream):
                 time.sleep(wait)
                 continue
             except MalformedInputError as exc:
-                raise FatalAPIError(
-                    f"{exc}. The export is incomplete, so this run does not mark `customers` complete: no "
-                    "ACTIVATE_VERSION and no `last_complete_export` in STATE; customers already sent only "
-                    "replace their own earlier copies, and nothing is deleted. Run the sync again; if the "
-                    "body keeps breaking off, the server may be cutting long exports: narrow the export "
-                    "with `customer_attributes` or a segment filter."
-                ) from None
+                if attempt == policy.max_tries:
+                    raise FatalAPIError(
+                        f"{exc}. The export is incomplete, so this run does not mark `customers` complete: no "
+                        "ACTIVATE_VERSION and no `last_complete_export` in STATE; customers already sent only "
+                        "replace their own earlier copies, and nothing is deleted. Run the sync again; if the "
+                        "body keeps breaking off, the server may be cutting long exports: narrow the export "
+                        "with `customer_attributes` or a segment filter."
+                    ) from None
+                # A body garbled or cut in transit is worth one more request, like a dropped connection.
+                wait = policy.wait_for(exc, attempt)
+                self.logger.warning(
+                    "customers: the export body was malformed (%s); requesting the whole export again in "
+                    "%.1f s (try %d of %d).", exc, wait, attempt + 1, policy.max_tries,
+                )
+                time.sleep(wait)
+                continue
             self._mark_complete()
             return
 
