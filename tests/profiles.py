@@ -17,6 +17,7 @@ from sandbox.bloomreach_data import CustomerData
 from sandbox.cordial_data import CordialData, object_id
 from sandbox.evergage import EvergageEmulator
 from sandbox.framework import Emulator, RunningEmulator
+from sandbox.sitecore_cdp import SitecoreCDPEmulator
 
 
 @dataclass(frozen=True)
@@ -224,4 +225,61 @@ BLOOMREACH = TapProfile(
     bad_setting_says=("`api_url`", "https://"),
 )
 
-PROFILES: dict[str, TapProfile] = {p.vendor: p for p in (EVERGAGE, CORDIAL, BLOOMREACH)}
+SITECORE_EXPORTS = ("weekly-vip-export", "daily-delta-export")  # meltano.yml's sandbox environment
+SITECORE_SECRETS = ("sandbox-client-secret-7d1e", "sandbox-api-token-5b9a")
+
+
+def _sitecore_record_keys(settings: dict[str, t.Any]) -> set[tuple[t.Any, ...]]:
+    model = SitecoreCDPEmulator(**settings)
+    keys: set[tuple[t.Any, ...]] = set()
+    for name in SITECORE_EXPORTS:
+        for job in model.jobs_of(model.export_by_ref(name)):
+            if job.has_output:
+                for index, file in enumerate(job.files):
+                    keys.update((job.execution_ref, index, row) for row in range(1, file.rows + 1))
+    return keys
+
+
+def _sitecore_rows(settings: dict[str, t.Any]) -> dict[str, int]:
+    model = SitecoreCDPEmulator(**settings)
+    jobs = sum(len(model.jobs_of(model.export_by_ref(name))) for name in SITECORE_EXPORTS)
+    return {
+        "audience_export_records": len(_sitecore_record_keys(settings)),
+        "audience_export_jobs": jobs,
+        "guests": int(settings.get("guests") or settings["scale"]),
+    }
+
+
+SITECORE = TapProfile(
+    vendor="sitecore-cdp",
+    tap="tap-sitecore-cdp",
+    schema="tap_sitecore_cdp",
+    emulator_settings={"scale": 60, "max_rows_per_file": 25},
+    config=lambda url: {
+        "api_url": url, "auth_url": f"{url}/oauth/token", "client_id": "sandbox-client-id",
+        "client_secret": SITECORE_SECRETS[0], "client_key": "sandbox-client-key", "api_token": SITECORE_SECRETS[1],
+        "audience_exports": list(SITECORE_EXPORTS),
+    },
+    expected_rows=_sitecore_rows,
+    table_keys={
+        "audience_export_records": ("execution_ref", "file_index", "row_number"),
+        "audience_export_jobs": ("executionRef",),
+        "guests": ("ref",),
+    },
+    second_run_settings={"extra_jobs": 1, "extra_columns": ["loyalty_tier"]},
+    new_column=("audience_export_records", "data__loyalty_tier"),
+    meltano_env={"TAP_SITECORE_CDP_FLATTENING_ENABLED": "true", "TAP_SITECORE_CDP_FLATTENING_MAX_DEPTH": "1"},
+    emulator_env=lambda emulator: {"TAP_SITECORE_CDP_AUTH_URL": f"{emulator.base_url}/oauth/token"},
+    data_path=r"^/sitecore-cdp-exports/",
+    main_stream="audience_export_records",
+    record_key=lambda r: (r["execution_ref"], r["file_index"], r["row_number"]),
+    expected_keys=_sitecore_record_keys,
+    secrets=SITECORE_SECRETS,
+    wrong_credentials={"client_secret": "not-the-secret"},
+    wrong_credentials_says=("client_secret",),
+    malformed_says=("gzip stream is corrupt",),
+    bad_setting={"api_url": "http://sitecore.example.com"},
+    bad_setting_says=("`api_url`", "https://"),
+)
+
+PROFILES: dict[str, TapProfile] = {p.vendor: p for p in (EVERGAGE, CORDIAL, BLOOMREACH, SITECORE)}

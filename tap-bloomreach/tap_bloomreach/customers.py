@@ -131,7 +131,7 @@ class CustomersStream(BloomreachStream):
 
     @override
     @property
-    def timeout(self) -> tuple[int, int]:
+    def timeout(self) -> tuple[int, int]:  # type: ignore[override]  # requests takes a tuple; the SDK says int
         # (connect, read): the export may think for long before its first byte, and between bytes.
         return (
             int(self.config.get("request_timeout") or 300),

@@ -21,6 +21,7 @@ import urllib3
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from tapkit.errors import vendor_message
 from tapkit.readers import (
+    CorruptInputError,
     MalformedInputError,
     TruncatedInputError,
     open_decompressed,
@@ -31,7 +32,6 @@ from tapkit.readers import (
     sniff_format,
 )
 from tapkit.retry import describe_failure, is_retriable_status
-from typing_extensions import override
 
 from tap_sitecore_cdp.client import format_timestamp, parse_timestamp
 
@@ -176,28 +176,6 @@ def read_rows(reader: io.BufferedReader, source: str, csv_options: CSVOptions) -
 # ----------------------------------------------------------------------------------------- downloads
 
 
-class ArrivingBytes(io.RawIOBase):
-    """A streamed body whose reads return what has arrived so far.
-
-    urllib3's `readinto` waits until the whole buffer (a megabyte, in the readers) is filled, so rows
-    would reach the parser in megabyte steps and a connection dropped mid-step would lose them all,
-    making no progress at all on a link that drops more often than that.
-    """
-
-    def __init__(self, body: t.Any) -> None:
-        self._body = body
-
-    @override
-    def readable(self) -> bool:
-        return True
-
-    @override
-    def readinto(self, buffer: t.Any) -> int:
-        data = self._body.read1(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-
 class ExpiredURLError(Exception):
     """A presigned URL was refused (S3 answers 403 once it has expired): the listing must be fetched again."""
 
@@ -278,7 +256,7 @@ class JobOutput:
             progress_at_start = last
             try:
                 with self._download(self.files[file_index].url, source) as response:
-                    reader = open_decompressed(ArrivingBytes(response_stream(response)), source)
+                    reader = open_decompressed(response_stream(response), source)
                     for number, row in read_rows(reader, source, self._csv):
                         if number > last:
                             last = number
@@ -295,7 +273,8 @@ class JobOutput:
                 self._logger.info("%s: the presigned URL has expired; asking for fresh ones", source)
                 self._files = self._list_files()
             except MalformedInputError as error:
-                if not isinstance(error, TruncatedInputError):
+                # A cut or damaged file is fetched again; one malformed at its source fails at once.
+                if not isinstance(error, TruncatedInputError | CorruptInputError):
                     raise FatalAPIError(f"{error}. {_malformed_hint(self._csv)}") from None
                 failures = self._wait_or_give_up(error, 0 if last > progress_at_start else failures + 1, source)
             except TRANSIENT_DOWNLOAD_ERRORS as error:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typing as t
 
+import msgspec
 from singer_sdk import typing as th
 
 if t.TYPE_CHECKING:
@@ -117,6 +118,15 @@ ORDER_PROPERTIES = th.PropertiesList(
 )
 
 
+def as_text(value: t.Any) -> str:
+    """A scalar or JSON value as the text a string column holds."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return msgspec.json.encode(value).decode()
+
+
 def _json_type(value: t.Any) -> str:
     if value is None:
         return "null"
@@ -144,7 +154,11 @@ def infer_properties(rows: Iterable[dict[str, t.Any]]) -> dict[str, dict[str, t.
         types = found - {"null"}
         if types == {"integer", "number"}:
             types = {"number"}
-        if len(types) != 1:  # mixed or only nulls: any JSON value
+        if len(types) > 1 and types <= {"string", "integer", "number", "boolean"}:
+            # Scalars typed differently by two exports (a CSV export gives text, a JSON Lines one numbers):
+            # text holds them all, and typed targets (which validate records) accept it.
+            types = {"string"}
+        if len(types) != 1:  # mixed with objects or arrays, or only nulls: any JSON value
             properties[key] = {}
             continue
         kind = types.pop()

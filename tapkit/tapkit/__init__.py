@@ -2,6 +2,7 @@
 
 from tapkit.config import http_settings, validate_base_url
 from tapkit.readers import (
+    CorruptInputError,
     MalformedInputError,
     TruncatedInputError,
     read_csv_records,
@@ -15,6 +16,7 @@ from tapkit.streams import KitRESTStream
 from tapkit.tap import KitTap
 
 __all__ = [
+    "CorruptInputError",
     "KitRESTStream",
     "KitTap",
     "MalformedInputError",

@@ -48,6 +48,11 @@ class TruncatedInputError(MalformedInputError):
     """An input that ended before it was complete (a cut gzip member, an unclosed JSON array)."""
 
 
+class CorruptInputError(MalformedInputError):
+    """Compressed bytes that fail their checks (a gzip CRC or deflate error): damaged in storage or in
+    transit, so fetching the input again may well succeed, unlike a file malformed at its source."""
+
+
 class _TruncationGuard(io.RawIOBase):
     """Turns gzip's end-of-input complaints into `TruncatedInputError` while reading."""
 
@@ -66,7 +71,7 @@ class _TruncationGuard(io.RawIOBase):
         except EOFError as exc:
             raise TruncatedInputError(self._source, f"the gzip stream ended early ({exc})") from None
         except (gzip.BadGzipFile, zlib.error) as exc:
-            raise MalformedInputError(self._source, f"the gzip stream is corrupt ({exc})") from None
+            raise CorruptInputError(self._source, f"the gzip stream is corrupt ({exc})") from None
         buffer[: len(data)] = data
         return len(data)
 
@@ -86,13 +91,36 @@ def open_decompressed(raw: t.BinaryIO | t.IO[bytes], source: str) -> io.Buffered
     return buffered
 
 
+class _ArrivingBytes(io.RawIOBase):
+    """A streamed body whose reads return what has arrived so far.
+
+    urllib3's `readinto` waits until the whole buffer (a megabyte, in the readers) is filled, so rows
+    would reach the parser in megabyte steps, and a connection dropped mid-step would lose them all:
+    on a link that drops more often than that, a resuming reader would make no progress at all.
+    """
+
+    def __init__(self, body: t.Any) -> None:
+        self._body = body
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: t.Any) -> int:
+        data = self._body.read1(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
 def response_stream(response: requests.Response) -> t.BinaryIO:
-    """The body of a `stream=True` response as a file-like object, with transfer encodings undone."""
+    """The body of a `stream=True` response as a file-like object, with transfer encodings undone.
+
+    Reads return the bytes that have arrived (not a full buffer), so records flow as they come.
+    """
     response.raw.decode_content = True
     # urllib3 closes the raw stream as soon as it has read to the end, and a buffered reader above it
     # then fails its next read with "read of closed file" instead of seeing EOF.
     response.raw.auto_close = False
-    return t.cast("t.BinaryIO", response.raw)
+    return t.cast("t.BinaryIO", io.BufferedReader(_ArrivingBytes(response.raw), _BUFFER_SIZE))
 
 
 def sniff_format(reader: io.BufferedReader) -> str:

@@ -177,5 +177,5 @@ def test_inferred_properties_are_nullable_and_open() -> None:
     assert properties == {
         "n": {"type": ["integer", "null"]}, "f": {"type": ["number", "null"]}, "s": {"type": ["string", "null"]},
         "b": {"type": ["boolean", "null"]}, "o": {"type": ["object", "null"], "additionalProperties": True},
-        "l": {"type": ["array", "null"], "items": {}}, "mixed": {}, "nulls": {},
+        "l": {"type": ["array", "null"], "items": {}}, "mixed": {"type": ["string", "null"]}, "nulls": {},
     }

@@ -21,7 +21,7 @@ from tap_sitecore_cdp.exports import (
     finished_jobs,
     has_output,
 )
-from tap_sitecore_cdp.schemas import JOB_PROPERTIES, infer_properties, open_schema, record_schema
+from tap_sitecore_cdp.schemas import JOB_PROPERTIES, as_text, infer_properties, open_schema, record_schema
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -109,6 +109,13 @@ class AudienceExportRecordsStream(AudienceExportStream):
     def schema(self) -> dict[str, t.Any]:
         return record_schema(self.data_properties)
 
+    @cached_property
+    def text_keys(self) -> frozenset[str]:
+        """Keys of `data` declared as text: a JSON Lines export may give them as numbers (module `schemas`)."""
+        return frozenset(
+            key for key, prop in self.data_properties.items() if prop.get("type") == ["string", "null"]
+        )
+
     def finished_jobs(self, audience_export: str) -> list[dict[str, t.Any]]:
         path = self.path.format(audience_export=audience_export)
         return finished_jobs(self.get_json(path, what=f"Listing the jobs of {audience_export}") or [])
@@ -192,9 +199,14 @@ class AudienceExportRecordsStream(AudienceExportStream):
             # undocumented, spec §11.2). Nothing can be read now or later: move on.
             self.logger.warning("%s: job %s of export %s (status %s) has no files to read: the API answered 404 "
                                 "for its output", self.name, job["executionRef"], audience_export, job.get("status"))
+        text_keys = self.text_keys
         for file in files[start_file:]:
             for row_number, row in output.rows(file.index, after_row if file.index == start_file else 0):
                 progress.advance(file.index, row_number)
+                for key in text_keys.intersection(row):
+                    value = row[key]
+                    if value is not None and not isinstance(value, str):
+                        row[key] = as_text(value)
                 yield {**envelope, "file_index": file.index, "row_number": row_number,
                        "delta_action": file.delta_action, "data": row}
 
