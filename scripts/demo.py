@@ -6,6 +6,7 @@ pipeline's state, so the second run only brings what is new.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -49,18 +50,40 @@ def start_sandbox() -> tuple[subprocess.Popen[str], list[str]]:
     return process, vendors
 
 
-def summary() -> None:
+def bookmarks(tap: str) -> dict[str, str]:
+    """The newest bookmark of each stream, from the state Meltano saved for `tap` -> target-duckdb."""
+    done = subprocess.run(
+        ["meltano", "state", "get", f"sandbox:{tap}-to-target-duckdb"], cwd=REPO, capture_output=True,
+        text=True, check=False,
+    )
+    if done.returncode:
+        return {}
+    try:
+        state = json.loads(done.stdout[done.stdout.index("{"):])
+    except ValueError:
+        return {}
+    found: dict[str, str] = {}
+    for stream, bookmark in (state.get("singer_state") or {}).get("bookmarks", {}).items():
+        values = [bookmark.get("replication_key_value")]
+        values += [p.get("replication_key_value") for p in bookmark.get("partitions", [])]
+        values = [str(v) for v in values if v is not None]
+        if values:
+            found[stream] = max(values)
+    return found
+
+
+def summary(taps: list[str]) -> None:
     connection = duckdb.connect(str(WAREHOUSE), read_only=True)
     tables = connection.sql(
         "select table_schema, table_name from information_schema.tables order by 1, 2"
     ).fetchall()
     print(f"\nWhat landed in {WAREHOUSE.relative_to(REPO)}:\n")
-    print(f"  {'table':<48} {'rows':>10}  newest _sdc_extracted_at")
+    marks = {f"{tap.replace('-', '_')}.{stream}": value for tap in taps for stream, value in bookmarks(tap).items()}
+    print(f"  {'table':<48} {'rows':>10}  newest bookmark (incremental streams)")
     for schema, table in tables:
-        rows, newest = connection.sql(
-            f'select count(*), max(_sdc_extracted_at) from "{schema}"."{table}"'
-        ).fetchone() or (0, None)
-        print(f"  {schema + '.' + table:<48} {rows:>10}  {newest or '-'}")
+        rows = (connection.sql(f'select count(*) from "{schema}"."{table}"').fetchone() or (0,))[0]
+        name = f"{schema}.{table}"
+        print(f"  {name:<48} {rows:>10}  {marks.get(name, '-')}")
     connection.close()
 
 
@@ -87,7 +110,7 @@ def main() -> int:
     finally:
         sandbox.send_signal(signal.SIGTERM)
         sandbox.wait(timeout=30)
-    summary()
+    summary([TAPS[vendor] for vendor in vendors])
     if failures:
         print(f"\nFailed: {', '.join(failures)}")
         return 1
