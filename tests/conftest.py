@@ -9,6 +9,7 @@ import pytest
 
 from sandbox.framework import RunningEmulator
 from tests.postgres import PostgresServer, start_postgres
+from tests.reliability.matrix import configure_matrix, print_matrix
 from tests.support import start_emulator
 
 
@@ -35,3 +36,11 @@ def postgres() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.stop()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    configure_matrix()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    print_matrix(terminalreporter)

@@ -57,9 +57,6 @@ class TapProfile:
     #: A malformed setting, and words the failure must contain (the setting's name).
     bad_setting: dict[str, t.Any] = field(default_factory=dict)
     bad_setting_says: tuple[str, ...] = ()
-    #: Faults only this vendor has (a truncated export file, an expired URL, a failed job, ...):
-    #: name -> scenario function(profile, base_url, workdir) -> outcome text (raises on a regression).
-    vendor_scenarios: dict[str, t.Callable[..., str]] = field(default_factory=dict)
 
     #: More environment that depends on the running emulator (e.g. the port of its S3 server).
     emulator_env: t.Callable[[Emulator], dict[str, str]] = lambda emulator: {}

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from tests.profiles import PROFILES, TapProfile
-from tests.reliability.conftest import record_outcome
+from tests.reliability import vendor_scenarios
+from tests.reliability.matrix import record_outcome
 from tests.support import VENV_BIN, Admin, TapRun, assert_no_secrets, discover, run_tap, select_streams
 
 
@@ -142,10 +143,16 @@ SCENARIOS: dict[str, t.Callable[[TapProfile, str], str]] = {
     "SIGKILL + resume": killed_and_resumed,
 }
 
+VENDOR_SCENARIOS: dict[str, dict[str, t.Callable[[TapProfile, str], str]]] = {
+    "sitecore-cdp": vendor_scenarios.SITECORE,
+    "cordial": vendor_scenarios.CORDIAL,
+    "bloomreach": vendor_scenarios.BLOOMREACH,
+}
+
 CASES = [
     pytest.param(vendor, name, id=f"{vendor}-{name}")
-    for vendor, profile in sorted(PROFILES.items())
-    for name in [*SCENARIOS, *profile.vendor_scenarios]
+    for vendor in sorted(PROFILES)
+    for name in [*SCENARIOS, *VENDOR_SCENARIOS.get(vendor, {})]
 ]
 
 
@@ -153,10 +160,12 @@ CASES = [
 def test_fault(vendor: str, scenario: str, emulator) -> None:
     profile = PROFILES[vendor]
     server = emulator(vendor, **profile.emulator_settings)
-    run_scenario = profile.vendor_scenarios.get(scenario) or SCENARIOS[scenario]
+    own = VENDOR_SCENARIOS.get(vendor, {})
+    run_scenario = own.get(scenario) or SCENARIOS[scenario]
+    order = list(SCENARIOS).index(scenario) if scenario in SCENARIOS else len(SCENARIOS) + list(own).index(scenario)
     try:
         outcome = run_scenario(profile, server.base_url)
     except AssertionError:
-        record_outcome(vendor, scenario, "REGRESSED")
+        record_outcome(vendor, scenario, "REGRESSED", order)
         raise
-    record_outcome(vendor, scenario, outcome)
+    record_outcome(vendor, scenario, outcome, order)

@@ -1,4 +1,8 @@
-"""Collects each scenario's outcome and prints the fault x tap matrix at the end of the session."""
+"""Collects each scenario's outcome and prints the fault x tap matrix at the end of the session.
+
+The hooks are registered by `tests/conftest.py`: under pytest-xdist only the workers collect, so a
+hook in this folder's own conftest would never run in the controller, which prints the summary.
+"""
 
 from __future__ import annotations
 
@@ -20,20 +24,20 @@ def results_dir() -> Path:
     return Path(os.environ[_ENV])
 
 
-def record_outcome(vendor: str, scenario: str, outcome: str) -> None:
+def record_outcome(vendor: str, scenario: str, outcome: str, order: int = 0) -> None:
     path = results_dir()
     path.mkdir(parents=True, exist_ok=True)
-    cell = {"vendor": vendor, "scenario": scenario, "outcome": outcome}
+    cell = {"vendor": vendor, "scenario": scenario, "outcome": outcome, "order": order}
     (path / f"{vendor}--{scenario}.json").write_text(json.dumps(cell))
 
 
-def pytest_configure(config: pytest.Config) -> None:
+def configure_matrix() -> None:
     # The controller names the directory before it starts the workers, which inherit the variable.
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         os.environ[_ENV] = tempfile.mkdtemp(prefix="reliability-matrix-")
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+def print_matrix(terminalreporter: pytest.TerminalReporter) -> None:
     if os.environ.get("PYTEST_XDIST_WORKER") or _ENV not in os.environ:
         return
     RESULTS = results_dir()  # noqa: N806
@@ -43,7 +47,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if not cells:
         return
     vendors = sorted({c["vendor"] for c in cells})
-    scenarios = list(dict.fromkeys(c["scenario"] for c in cells))
+    ordered = sorted(cells, key=lambda c: (c.get("order", 0), c["scenario"]))
+    scenarios = list(dict.fromkeys(c["scenario"] for c in ordered))
     table = {(c["scenario"], c["vendor"]): c["outcome"] for c in cells}
     width = max(len(s) for s in scenarios) + 2
     col = max(28, *(len(o) + 2 for o in table.values()))
