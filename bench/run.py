@@ -31,6 +31,11 @@ MODULES = ["bench_evergage", "bench_sitecore_cdp", "bench_cordial", "bench_bloom
 # vendor -> (meltano extractor, selection, emulator settings for N records)
 LOADS: dict[str, tuple[str, str, t.Callable[[int], dict[str, t.Any]]]] = {
     "evergage": ("tap-evergage", "users.*", lambda n: {"duplicates": []}),
+    "sitecore-cdp": ("tap-sitecore-cdp", "audience_export_records.*", lambda n: {
+        "exports": [{"friendly_id": "weekly-vip-export", "format": "jsonl", "definition_type": "FULL_SYNC",
+                     "jobs": 1}],
+    }),
+    "bloomreach": ("tap-bloomreach", "customers.*", lambda n: {}),
 }
 
 
@@ -69,6 +74,8 @@ def load_figures(records: int, vendors: list[str] | None) -> list[dict[str, t.An
                 prefix = tap.upper().replace("-", "_")
                 base = {
                     f"{prefix}_API_URL": sandbox.base_url,
+                    f"{prefix}_AUTH_URL": f"{sandbox.base_url}/oauth/token",
+                    f"{prefix}_AUDIENCE_EXPORTS": json.dumps(["weekly-vip-export"]),
                     f"{prefix}__SELECT": json.dumps([selection]),
                     "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
                 }
@@ -135,9 +142,11 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=10_000)
     parser.add_argument("--vendor", action="append", help="only this vendor (repeatable)")
     parser.add_argument("--skip-loads", action="store_true", help="skip the meltano runs into the loaders")
+    parser.add_argument("--load-records", type=int, default=100_000,
+                        help="records for the loader runs (the loaders, not the taps, bound these)")
     args = parser.parse_args()
     streams = stream_figures(args.records, args.small, args.vendor)
-    loads = [] if args.skip_loads else load_figures(args.records, args.vendor)
+    loads = [] if args.skip_loads else load_figures(args.load_records, args.vendor)
     print_tables(streams, loads)
     stamp = datetime.now(tz=UTC).strftime("%Y%m%dT%H%M%SZ")
     path = REPO / "bench" / "results" / f"bench-{stamp}.json"
