@@ -6,6 +6,7 @@ import typing as t
 
 from singer_sdk import typing as th
 from tapkit.pagination import PageNumberUntilShortPaginator
+from tapkit.schemas import open_schema
 from typing_extensions import override
 
 from tap_cordial.client import CordialStream, filter_time
@@ -24,13 +25,6 @@ OpenObject = th.ObjectType(additional_properties=True)
 Strings = th.ArrayType(th.StringType)
 # Numbers that Cordial sometimes sends as strings ("qty": "10" in recorded product data, spec §9.1).
 NumberOrText = th.CustomType({"type": ["number", "string", "null"]})
-
-
-def open_schema(*properties: th.Property) -> dict[str, t.Any]:
-    """A schema that keeps keys it does not list: accounts add their own fields."""
-    schema = th.PropertiesList(*properties).to_dict()
-    schema["additionalProperties"] = True
-    return schema
 
 
 class PagedStream(CordialStream):

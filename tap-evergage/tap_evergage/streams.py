@@ -11,6 +11,7 @@ from itertools import pairwise
 
 from singer_sdk import typing as th
 from tapkit.pagination import PageNumberUntilShortPaginator
+from tapkit.schemas import open_schema
 from typing_extensions import override
 
 from tap_evergage.client import EvergageStream
@@ -30,13 +31,6 @@ DateTime = th.DateTimeType
 OpenObject = th.ObjectType(additional_properties=True)
 
 
-def _open(properties: th.PropertiesList) -> dict[str, t.Any]:
-    """A schema that keeps keys it does not list: the field set varies by tenant (spec §2.3)."""
-    schema = properties.to_dict()
-    schema["additionalProperties"] = True
-    return schema
-
-
 def with_attribute_names(schema: dict[str, t.Any], names: t.Iterable[str]) -> dict[str, t.Any]:
     """`schema` with the custom attributes seen in a sample declared inside `attributes`.
 
@@ -52,7 +46,7 @@ def with_attribute_names(schema: dict[str, t.Any], names: t.Iterable[str]) -> di
     return schema
 
 
-PROFILE_PROPERTIES = [
+PROFILE_PROPERTIES: list[th.Property] = [
     th.Property("dataset", th.StringType, required=True, description="Dataset name as configured."),
     th.Property("name", th.StringType, required=True, description="The user id (Evergage calls it name)."),
     th.Property("engagementScore", th.NumberType),
@@ -61,7 +55,7 @@ PROFILE_PROPERTIES = [
     th.Property("lastActivity", DateTime),
     th.Property("totalActions", th.IntegerType),
 ]
-USER_PROPERTIES = [
+USER_PROPERTIES: list[th.Property] = [
     *PROFILE_PROPERTIES,
     th.Property("accountName", th.StringType, description="The user's account id (B2B)."),
     th.Property("displayName", th.StringType),
@@ -175,7 +169,7 @@ class UsersStream(_ProfileExportStream):
     path = "/api/dataset/{dataset}/users.json"
     primary_keys: t.ClassVar[tuple[str, ...]] = ("dataset", "name")
     replication_key = None
-    base_schema = _open(th.PropertiesList(*USER_PROPERTIES))
+    base_schema = open_schema(*USER_PROPERTIES)
 
     @override
     def get_url_params(self, context: Context | None, next_page_token: int | None) -> dict[str, t.Any]:
@@ -190,7 +184,7 @@ class SegmentMembersStream(UsersStream):
 
     name = "segment_members"
     primary_keys: t.ClassVar[tuple[str, ...]] = ("dataset", "segment", "name")
-    base_schema = _open(th.PropertiesList(
+    base_schema = open_schema(th.PropertiesList(
         *USER_PROPERTIES,
         th.Property("segment", th.StringType, required=True, description="Segment name or id as configured."),
         th.Property("segmentJoined", DateTime, description="When the user joined the segment."),
@@ -229,7 +223,7 @@ class AccountsStream(_ProfileExportStream):
     primary_keys: t.ClassVar[tuple[str, ...]] = ("dataset", "name")
     replication_key = None
     selected_by_default = False
-    base_schema = _open(th.PropertiesList(*PROFILE_PROPERTIES, th.Property("accountStatus", th.StringType)))
+    base_schema = open_schema(*PROFILE_PROPERTIES, th.Property("accountStatus", th.StringType))
 
     @override
     def validate_response(self, response: requests.Response) -> None:
@@ -258,7 +252,7 @@ class AuditEventsStream(EvergageStream):
     replication_key = "timestamp"
     is_sorted = False
     epoch_ms_fields = ("timestamp",)
-    schema = _open(th.PropertiesList(
+    schema = open_schema(th.PropertiesList(
         th.Property("id", th.StringType, required=True),
         th.Property("timestamp", DateTime, required=True),
         th.Property("user", th.StringType),

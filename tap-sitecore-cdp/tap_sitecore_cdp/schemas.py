@@ -14,13 +14,6 @@ DateTime = th.DateTimeType
 OpenObject = th.ObjectType(additional_properties=True)
 
 
-def open_schema(properties: th.PropertiesList) -> dict[str, t.Any]:
-    """A schema that keeps keys it does not list: Sitecore adds fields, tenants add their own."""
-    schema = properties.to_dict()
-    schema["additionalProperties"] = True
-    return schema
-
-
 JOB_PROPERTIES = th.PropertiesList(
     th.Property("audience_export", th.StringType, required=True, description="The export as configured."),
     th.Property("executionRef", th.StringType, required=True, description="UUID of the job."),

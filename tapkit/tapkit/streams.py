@@ -15,7 +15,7 @@ from singer_sdk.singerlib import RecordMessage
 from typing_extensions import override
 
 from tapkit.config import DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT
-from tapkit.errors import vendor_message
+from tapkit.errors import vendor_message as words_of_vendor
 from tapkit.pagination import decoded_json
 from tapkit.readers import MalformedInputError
 from tapkit.retry import RetryPolicy, describe_failure, is_retriable_status
@@ -135,9 +135,14 @@ class KitRESTStream(RESTStream[_TToken]):
         # Only the path: query strings can hold signatures and the host adds nothing.
         path = urlsplit(response.url).path if response.url else self.path
         method = response.request.method if response.request is not None else "GET"
-        message = f"{self.name}: {method} {path} failed with HTTP {response.status_code}: {vendor_message(response)}"
+        words = self.vendor_message(response)
+        message = f"{self.name}: {method} {path} failed with HTTP {response.status_code}: {words}"
         hint = self.error_hint(response)
         return f"{message}. {hint}" if hint else message
+
+    def vendor_message(self, response: requests.Response) -> str:
+        """The vendor's own words from an error response (override where a vendor has its own shape)."""
+        return words_of_vendor(response)
 
     def error_hint(self, response: requests.Response) -> str | None:
         """Likely causes and the setting to fix for a failed response; None when there is nothing to add."""

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import requests
 from singer_sdk.exceptions import FatalAPIError
 from tapkit.pagination import decoded_json
+from tapkit.schemas import open_schema
 from typing_extensions import override
 
 from tap_sitecore_cdp.client import AudienceExportStream, parse_timestamp
@@ -21,7 +22,7 @@ from tap_sitecore_cdp.exports import (
     finished_jobs,
     has_output,
 )
-from tap_sitecore_cdp.schemas import JOB_PROPERTIES, as_text, infer_properties, open_schema, record_schema
+from tap_sitecore_cdp.schemas import JOB_PROPERTIES, as_text, infer_properties, record_schema
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator

@@ -5,10 +5,11 @@ from __future__ import annotations
 import typing as t
 from urllib.parse import urlencode, urlsplit
 
+from tapkit.schemas import open_schema
 from typing_extensions import override
 
 from tap_sitecore_cdp.client import GuestAPIStream
-from tap_sitecore_cdp.schemas import EXTENSION_PROPERTIES, GUEST_PROPERTIES, ORDER_PROPERTIES, open_schema
+from tap_sitecore_cdp.schemas import EXTENSION_PROPERTIES, GUEST_PROPERTIES, ORDER_PROPERTIES
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator

@@ -1,0 +1,21 @@
+"""Schema helpers every tap needs."""
+
+from __future__ import annotations
+
+import typing as t
+
+from singer_sdk import typing as th
+
+
+def open_schema(*properties: th.Property | th.PropertiesList) -> dict[str, t.Any]:
+    """A schema that keeps keys it does not list.
+
+    Vendors add fields, and tenants define their own, so a record's unknown keys are kept
+    (`additionalProperties`) rather than dropped; the listed ones get their declared types.
+    """
+    listed: list[th.Property] = []
+    for item in properties:
+        listed.extend(item.wrapped.values() if isinstance(item, th.PropertiesList) else [item])
+    schema = th.PropertiesList(*listed).to_dict()
+    schema["additionalProperties"] = True
+    return schema
