@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import duckdb
@@ -60,3 +62,32 @@ def test_meltano_run_loads_every_user_once_with_the_later_duplicate_winning(emul
         assert dict(db.sql("select dataset, count(*) from tap_evergage.users group by 1").fetchall()) == sizes
         audit = db.sql("select count(*), count(distinct id) from tap_evergage.audit_events").fetchone()
         assert audit is not None and audit[0] == audit[1] > 0
+
+
+def test_stream_maps_hash_emails_and_flattening_makes_attribute_columns(emulator, tmp_path: Path) -> None:
+    """The SDK's stream maps and flattening, configured through Meltano like a user would."""
+    server = emulator("evergage", scale=40, duplicates=[])
+    warehouse = tmp_path / "warehouse.duckdb"
+    env = {
+        "TAP_EVERGAGE_API_URL": server.base_url,
+        "TAP_EVERGAGE_STREAM_MAPS": json.dumps({
+            "users": {"emailAddress": "md5(record['emailAddress']) if record.get('emailAddress') else None"},
+            "segment_members": None,  # drop the stream entirely
+        }),
+        "TAP_EVERGAGE_FLATTENING_ENABLED": "true",
+        "TAP_EVERGAGE_FLATTENING_MAX_DEPTH": "1",
+        "TARGET_DUCKDB_FILEPATH": str(warehouse),
+        "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}",
+    }
+    done = meltano("run", "tap-evergage", "target-duckdb", env=env)
+    assert done.returncode == 0, done.stderr[-5000:]
+    served = EvergageEmulator(scale=40, duplicates=[])
+    user = served.user("engage", 5)
+    with duckdb.connect(str(warehouse), read_only=True) as db:
+        row = db.sql(
+            "select emailaddress, attributes__tier from tap_evergage.users where dataset = 'engage' and name = ?",
+            params=[user["name"]],
+        ).fetchone()
+        assert row == (hashlib.md5(user["emailAddress"].encode()).hexdigest(), user["attributes"]["tier"])
+        tables = {r[0] for r in db.sql("select table_name from information_schema.tables").fetchall()}
+        assert "segment_members" not in tables
