@@ -10,7 +10,7 @@ from sandbox.framework import RunningEmulator
 from tests.support import Admin, TapRun, assert_no_secrets, discover, run_tap, select_streams
 
 API_KEY = "sandbox-cordial-api-key-3c8f"
-AWS_ACCESS_KEY_ID = "AKIASANDBOXCORDIAL01"
+AWS_ACCESS_KEY_ID = "sandbox-aws-access-key-id"
 AWS_SECRET = "sandbox-aws-secret-9d41c0e7"
 SFTP_USER = "cordial"
 SFTP_PASSWORD = "sandbox-sftp-password-5e1a"
