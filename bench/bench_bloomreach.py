@@ -23,7 +23,7 @@ import ijson
 import msgspec
 import requests
 
-from bench.harness import Sandbox, discover_catalog, measure, tap_command
+from bench.harness import Sandbox, compare, discover_catalog, measure, tap_command
 
 CREDENTIALS = {
     "project_token": "sandbox-project-token",
@@ -42,19 +42,7 @@ def run(records: int) -> dict[str, object]:
         sandbox.reset_counts()
         tap = measure(tap_command("tap-bloomreach", config, catalog, Path(tmp)))
         requests_made = sandbox.requests_served()
-    if tap.returncode or ceiling.returncode:
-        raise RuntimeError(f"a run failed:\n{tap.stderr_tail}\n{ceiling.stderr_tail}")
-    return {
-        "stream": "bloomreach customers (table_json)",
-        "records": tap.records,
-        "tap_seconds": round(tap.seconds, 1),
-        "tap_records_per_s": round(tap.records_per_second),
-        "tap_peak_rss_mb": round(tap.peak_rss_mb, 1),
-        "ceiling_records_per_s": round(ceiling.records_per_second),
-        "tap_to_ceiling": round(tap.records_per_second / ceiling.records_per_second, 3),
-        "ceiling_peak_rss_mb": round(ceiling.peak_rss_mb, 1),
-        "http_requests": requests_made,
-    }
+    return compare("bloomreach customers (table_json)", tap, ceiling, requests_made)
 
 
 def ceiling(base_url: str) -> int:

@@ -17,7 +17,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import Sandbox, discover_catalog, measure, tap_command
+from bench.harness import Sandbox, compare, discover_catalog, measure, tap_command
 
 POLL_MS = 500
 API_KEY = "sandbox-cordial-api-key-3c8f"
@@ -40,18 +40,7 @@ def run(records: int) -> dict[str, object]:
         sandbox.reset_counts()
         tap = measure(tap_command("tap-cordial", config, catalog, Path(tmp)))
         requests_made = sandbox.requests_served()
-    if tap.returncode or ceiling.returncode:
-        raise RuntimeError(f"a run failed:\n{tap.stderr_tail}\n{ceiling.stderr_tail}")
-    return {
-        "stream": "cordial contacts (export mode)",
-        "records": tap.records,
-        "ceiling_records_per_s": round(ceiling.records_per_second),
-        "tap_records_per_s": round(tap.records_per_second),
-        "tap_to_ceiling": round(tap.records_per_second / ceiling.records_per_second, 3),
-        "tap_seconds": round(tap.seconds, 1),
-        "tap_peak_rss_mb": round(tap.peak_rss_mb, 1),
-        "http_requests": requests_made,
-    }
+    return compare("cordial contacts (export mode)", tap, ceiling, requests_made)
 
 
 if __name__ == "__main__":

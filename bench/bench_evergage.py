@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import Sandbox, discover_catalog, measure, tap_command
+from bench.harness import Sandbox, compare, discover_catalog, measure, tap_command
 
 PAGE_SIZE = 1000  # the tap's default; the vendor documents no maximum
 
@@ -30,17 +30,7 @@ def run(records: int) -> dict[str, object]:
         sandbox.reset_counts()
         tap = measure(tap_command("tap-evergage", config, catalog, Path(tmp)))
         requests_made = sandbox.requests_served()
-    if tap.returncode or ceiling.returncode:
-        raise RuntimeError(f"a run failed:\n{tap.stderr_tail}\n{ceiling.stderr_tail}")
-    return {
-        "stream": "evergage users",
-        "records": tap.records,
-        "ceiling_records_per_s": round(ceiling.records_per_second),
-        "tap_records_per_s": round(tap.records_per_second),
-        "tap_to_ceiling": round(tap.records_per_second / ceiling.records_per_second, 3),
-        "tap_peak_rss_mb": round(tap.peak_rss_mb, 1),
-        "http_requests": requests_made,
-    }
+    return compare("evergage users", tap, ceiling, requests_made)
 
 
 if __name__ == "__main__":

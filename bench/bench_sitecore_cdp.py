@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import msgspec
 import requests
 
-from bench.harness import Sandbox, discover_catalog, measure, tap_command
+from bench.harness import Sandbox, compare, discover_catalog, measure, tap_command
 
 EXPORT = "bench-export"
 CLIENT = {"client_id": "sandbox-client-id", "client_secret": "sandbox-client-secret-7d1e"}
@@ -39,21 +39,10 @@ def run(records: int) -> dict[str, object]:
         sandbox.reset_counts()
         tap = measure(tap_command("tap-sitecore-cdp", config, catalog, Path(tmp)))
         requests_made = sandbox.requests_served()
-    if tap.returncode or ceiling.returncode:
-        raise RuntimeError(f"a run failed:\n{tap.stderr_tail}\n{ceiling.stderr_tail}")
+    figures = compare("sitecore-cdp audience_export_records (gzip JSON Lines)", tap, ceiling, requests_made)
     if tap.records != records:
         raise RuntimeError(f"the tap reported {tap.records} records, expected {records}")
-    return {
-        "stream": "sitecore-cdp audience_export_records (gzip JSON Lines)",
-        "records": tap.records,
-        "ceiling_records_per_s": round(ceiling.records_per_second),
-        "tap_records_per_s": round(tap.records_per_second),
-        "tap_to_ceiling": round(tap.records_per_second / ceiling.records_per_second, 3),
-        "tap_seconds": round(tap.seconds, 1),
-        "tap_peak_rss_mb": round(tap.peak_rss_mb, 1),
-        "ceiling_peak_rss_mb": round(ceiling.peak_rss_mb, 1),
-        "http_requests": requests_made,
-    }
+    return figures
 
 
 def ceiling(base_url: str) -> int:

@@ -129,3 +129,20 @@ def discover_catalog(executable: str, config: dict[str, t.Any], workdir: Path, *
             if item["breadcrumb"] == []:
                 item["metadata"]["selected"] = entry["tap_stream_id"] in streams
     return catalog
+
+
+def compare(stream: str, tap: Measurement, ceiling: Measurement, http_requests: int) -> dict[str, t.Any]:
+    """The figures `bench/run.py` prints for one stream; raises if either run failed."""
+    if tap.returncode or ceiling.returncode:
+        raise RuntimeError(f"{stream}: a run failed:\n{tap.stderr_tail}\n{ceiling.stderr_tail}")
+    return {
+        "stream": stream,
+        "records": tap.records,
+        "ceiling_records_per_s": round(ceiling.records_per_second),
+        "tap_records_per_s": round(tap.records_per_second),
+        "tap_to_ceiling": round(tap.records_per_second / ceiling.records_per_second, 3),
+        "tap_seconds": round(tap.seconds, 1),
+        "tap_peak_rss_mb": round(tap.peak_rss_mb, 1),
+        "ceiling_peak_rss_mb": round(ceiling.peak_rss_mb, 1),
+        "http_requests": http_requests,
+    }
