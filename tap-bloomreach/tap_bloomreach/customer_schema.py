@@ -30,6 +30,7 @@ import typing as t
 from collections import Counter
 
 import msgspec
+from tapkit.schemas import json_type
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -71,40 +72,26 @@ class ColumnProfile:
     def add(self, value: t.Any) -> None:
         if value is None:
             return
-        kind = _kind(value)
+        kind = json_type(value)
         self.kinds.add(kind)
-        if kind == "list":
-            self.item_kinds.update(_kind(item) for item in value if item is not None)
+        if kind == "array":
+            self.item_kinds.update(json_type(item) for item in value if item is not None)
 
     def json_type(self) -> dict[str, t.Any]:
         """The JSON schema type the sample supports (always nullable)."""
         kinds = self.kinds
-        if "list" in kinds and kinds <= {"list", "str", "int", "float", "bool"}:
-            items = {"type": "string"} if self.item_kinds <= {"str"} and kinds <= {"list", "str"} else {}
+        if "array" in kinds and kinds <= {"array", "string", "integer", "number", "boolean"}:
+            items = {"type": "string"} if self.item_kinds <= {"string"} and kinds <= {"array", "string"} else {}
             return {"type": ["array", "null"], "items": items}
-        if kinds == {"dict"}:
+        if kinds == {"object"}:
             return {"type": ["object", "null"], "additionalProperties": True}
-        if kinds == {"bool"}:
+        if kinds == {"boolean"}:
             return {"type": ["boolean", "null"]}
-        if kinds == {"int"}:
+        if kinds == {"integer"}:
             return {"type": ["integer", "null"]}
-        if kinds and kinds <= {"int", "float"}:
+        if kinds and kinds <= {"integer", "number"}:
             return {"type": ["number", "null"]}
         return {"type": ["string", "null"]}
-
-
-def _kind(value: t.Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, dict):
-        return "dict"
-    return "str"
 
 
 def discover_schema(

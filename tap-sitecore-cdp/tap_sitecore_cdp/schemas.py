@@ -6,6 +6,7 @@ import typing as t
 
 import msgspec
 from singer_sdk import typing as th
+from tapkit.schemas import json_type
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
@@ -120,28 +121,12 @@ def as_text(value: t.Any) -> str:
     return msgspec.json.encode(value).decode()
 
 
-def _json_type(value: t.Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, dict):
-        return "object"
-    if isinstance(value, list):
-        return "array"
-    return "string"
-
-
 def infer_properties(rows: Iterable[dict[str, t.Any]]) -> dict[str, dict[str, t.Any]]:
     """JSON Schema properties for the keys of `rows`, each nullable (a later row may lack it)."""
     seen: dict[str, set[str]] = {}
     for row in rows:
         for key, value in row.items():
-            seen.setdefault(key, set()).add(_json_type(value))
+            seen.setdefault(key, set()).add(json_type(value))
     properties: dict[str, dict[str, t.Any]] = {}
     for key, found in seen.items():
         types = found - {"null"}

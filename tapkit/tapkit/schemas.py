@@ -19,3 +19,20 @@ def open_schema(*properties: th.Property | th.PropertiesList) -> dict[str, t.Any
     schema = th.PropertiesList(*listed).to_dict()
     schema["additionalProperties"] = True
     return schema
+
+
+def json_type(value: t.Any) -> str:
+    """The JSON Schema type name of a decoded JSON value (`boolean` before `integer`: bool is an int)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    return "string"
