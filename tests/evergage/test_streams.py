@@ -217,3 +217,19 @@ def test_plain_text_bodies_are_read_as_the_vendors_message(fixture: str) -> None
     response.status_code = 400
     response._content = (FIXTURES / fixture).read_bytes()
     assert vendor_message(response).startswith("Deleted ")
+
+
+def test_a_deselected_property_is_left_out_of_every_record(emulator) -> None:
+    """With nothing deselected the kit skips the SDK's per-record selection walk; with one, it must not."""
+    server = emulator("evergage", scale=5)
+    config = config_for(server.base_url)
+    catalog = select_streams(discover("tap-evergage", config), "users")
+    users = next(s for s in catalog["streams"] if s["tap_stream_id"] == "users")
+    for item in users["metadata"]:
+        if item["breadcrumb"] == ["properties", "displayName"]:
+            item["metadata"]["selected"] = False
+    run = run_tap("tap-evergage", config, catalog=catalog)
+    assert run.returncode == 0, run.stderr
+    records = run.records("users")
+    assert records and all("displayName" not in r for r in records)
+    assert all("emailAddress" in r for r in records)
