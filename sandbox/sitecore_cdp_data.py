@@ -16,7 +16,7 @@ import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sandbox.framework import stable_hash
+from sandbox.framework import chunked, stable_hash
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -369,15 +369,7 @@ def file_lines(seed: int, job: ExportJob, file: ExportFile, extra_columns: list[
 def gzip_stream(lines: Iterable[bytes], level: int = 1) -> Iterator[bytes]:
     """A gzip file compressed on the fly (level 1: the emulator must outpace the tap, not save bytes)."""
     compressor = zlib.compressobj(level, zlib.DEFLATED, 31)
-    pending: list[bytes] = []
-    size = 0
-    for line in lines:
-        pending.append(line)
-        size += len(line)
-        if size >= GZIP_CHUNK:
-            if out := compressor.compress(b"".join(pending)):
-                yield out
-            pending, size = [], 0
-    if pending and (out := compressor.compress(b"".join(pending))):
-        yield out
+    for block in chunked(lines, GZIP_CHUNK):
+        if out := compressor.compress(block):
+            yield out
     yield compressor.flush()

@@ -18,6 +18,7 @@ from sandbox.cordial_data import CordialData, object_id
 from sandbox.evergage import EvergageEmulator
 from sandbox.framework import Emulator, RunningEmulator
 from sandbox.sitecore_cdp import SitecoreCDPEmulator
+from tests.sitecore_cdp.helpers import expected_keys as sitecore_expected_keys
 
 
 @dataclass(frozen=True)
@@ -227,14 +228,7 @@ SITECORE_SECRETS = ("sandbox-client-secret-7d1e", "sandbox-api-token-5b9a")
 
 
 def _sitecore_record_keys(settings: dict[str, t.Any]) -> set[tuple[t.Any, ...]]:
-    model = SitecoreCDPEmulator(**settings)
-    keys: set[tuple[t.Any, ...]] = set()
-    for name in SITECORE_EXPORTS:
-        for job in model.jobs_of(model.export_by_ref(name)):
-            if job.has_output:
-                for index, file in enumerate(job.files):
-                    keys.update((job.execution_ref, index, row) for row in range(1, file.rows + 1))
-    return keys
+    return set(sitecore_expected_keys(SitecoreCDPEmulator(**settings), *SITECORE_EXPORTS))
 
 
 def _sitecore_rows(settings: dict[str, t.Any]) -> dict[str, int]:

@@ -22,6 +22,7 @@ import pytest
 from tests.profiles import PROFILES, TapProfile
 from tests.reliability import vendor_scenarios
 from tests.reliability.matrix import record_outcome
+from tests.reliability.outcomes import assert_exact
 from tests.support import VENV_BIN, Admin, TapRun, assert_no_secrets, discover, run_tap, select_streams
 
 
@@ -34,14 +35,6 @@ def prepared(profile: TapProfile, base_url: str, **overrides: t.Any) -> tuple[di
 def scan(profile: TapProfile, run: TapRun) -> None:
     assert_no_secrets(run.stderr, profile.secrets)
     assert_no_secrets(json.dumps(run.states), profile.secrets)
-
-
-def assert_exact(profile: TapProfile, run: TapRun, settings: dict[str, t.Any]) -> str:
-    assert run.returncode == 0, run.stderr[-3000:]
-    got = {profile.record_key(r) for r in run.records(profile.main_stream)}
-    expected = profile.expected_keys(settings)
-    assert got == expected, f"missing {len(expected - got)}, unexpected {len(got - expected)}"
-    return f"recovered, {len(got)}/{len(expected)} rows"
 
 
 def assert_clear_failure(profile: TapProfile, run: TapRun, *phrases: str) -> str:

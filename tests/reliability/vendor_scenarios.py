@@ -8,6 +8,7 @@ import typing as t
 import requests
 
 from tests.profiles import TapProfile
+from tests.reliability.outcomes import assert_exact
 from tests.support import Admin, TapRun, assert_no_secrets, discover, run_tap, select_streams
 
 
@@ -21,17 +22,9 @@ def _sync(profile: TapProfile, base_url: str, *faults: dict[str, t.Any], **overr
     return run
 
 
-def _exact(profile: TapProfile, run: TapRun, settings: dict[str, t.Any]) -> str:
-    assert run.returncode == 0, run.stderr[-3000:]
-    got = {profile.record_key(r) for r in run.records(profile.main_stream)}
-    expected = profile.expected_keys(settings)
-    assert got == expected, f"missing {len(expected - got)}, unexpected {len(got - expected)}"
-    return f"recovered, {len(got)}/{len(expected)} rows"
-
-
 def truncated_file_once(profile: TapProfile, base_url: str) -> str:
     run = _sync(profile, base_url, {"kind": "truncate", "ratio": 0.5, "path": profile.data_path})
-    return _exact(profile, run, profile.emulator_settings)
+    return assert_exact(profile, run, profile.emulator_settings)
 
 
 def _sync_after(profile: TapProfile, base_url: str, **emulator_settings: t.Any) -> TapRun:
@@ -47,12 +40,12 @@ def _sync_after(profile: TapProfile, base_url: str, **emulator_settings: t.Any) 
 def expired_presigned_url(profile: TapProfile, base_url: str) -> str:
     run = _sync_after(profile, base_url, expired_listings=1)
     assert "presigned URL has expired" in run.stderr
-    return _exact(profile, run, profile.emulator_settings)
+    return assert_exact(profile, run, profile.emulator_settings)
 
 
 def token_expires_mid_run(profile: TapProfile, base_url: str) -> str:
     run = _sync_after(profile, base_url, token_max_requests=3)
-    return _exact(profile, run, profile.emulator_settings)
+    return assert_exact(profile, run, profile.emulator_settings)
 
 
 def rate_limit_reset_header(profile: TapProfile, base_url: str) -> str:
@@ -60,7 +53,7 @@ def rate_limit_reset_header(profile: TapProfile, base_url: str) -> str:
              "path": profile.data_path}
     run = _sync(profile, base_url, fault)
     assert "retrying in 1.0 s" in run.stderr
-    return _exact(profile, run, profile.emulator_settings)
+    return assert_exact(profile, run, profile.emulator_settings)
 
 
 def _export_config(profile: TapProfile, base_url: str, **overrides: t.Any) -> dict[str, t.Any]:
