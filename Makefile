@@ -46,7 +46,7 @@ test: deps
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy tapkit/tapkit tap-*/tap_* sandbox
+	$(BIN)/mypy marketing-tapkit/marketing_tapkit tap-*/tap_* sandbox
 
 bench: deps
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/run.py

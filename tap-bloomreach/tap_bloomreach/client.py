@@ -9,11 +9,11 @@ from urllib.parse import quote, urlsplit
 import msgspec
 from singer_sdk.authenticators import BasicAuthenticator
 from singer_sdk.exceptions import FatalAPIError
-from tapkit.config import validate_base_url
-from tapkit.errors import vendor_message
-from tapkit.pagination import decoded_json
-from tapkit.readers import MalformedInputError
-from tapkit.streams import KitRESTStream
+from marketing_tapkit.config import validate_base_url
+from marketing_tapkit.errors import vendor_message
+from marketing_tapkit.pagination import decoded_json
+from marketing_tapkit.readers import MalformedInputError
+from marketing_tapkit.streams import KitRESTStream
 from typing_extensions import override
 
 from tap_bloomreach.envelope import envelope_error, error_text, is_no_permission_text

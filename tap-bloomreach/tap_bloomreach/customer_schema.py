@@ -30,7 +30,7 @@ import typing as t
 from collections import Counter
 
 import msgspec
-from tapkit.schemas import json_type
+from marketing_tapkit.schemas import json_type
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Sequence

@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 import requests
 import urllib3.exceptions
 from singer_sdk.exceptions import FatalAPIError
-from tapkit.readers import MalformedInputError, response_stream
-from tapkit.retry import describe_failure
+from marketing_tapkit.readers import MalformedInputError, response_stream
+from marketing_tapkit.retry import describe_failure
 from typing_extensions import override
 
 from tap_bloomreach.client import BloomreachStream, MissingPermissionError

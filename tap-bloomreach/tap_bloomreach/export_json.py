@@ -17,7 +17,7 @@ import typing as t
 import ijson
 import msgspec
 from ijson.common import ObjectBuilder
-from tapkit.readers import MalformedInputError, TruncatedInputError
+from marketing_tapkit.readers import MalformedInputError, TruncatedInputError
 
 from tap_bloomreach.envelope import envelope_error
 from tap_bloomreach.export_table import ExportRefusedError, ExportTable, column_from_descriptor

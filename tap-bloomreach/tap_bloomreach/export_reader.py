@@ -8,7 +8,7 @@ arrives: whatever format the tap asked for, the reader looks at the first bytes 
 - `csv`: a header row, then one row per customer; soft ids (lists) as JSON array text.
 The JSON formats are read by `export_json`, CSV here; both yield an `ExportTable` (`export_table`).
 
-Errors are `MalformedInputError` / `TruncatedInputError` (tapkit) naming the row, and `ExportRefusedError`
+Errors are `MalformedInputError` / `TruncatedInputError` (the kit) naming the row, and `ExportRefusedError`
 for a body that is a refusal (`success: false`, or the plain-text `No Permission`, spec §3.2).
 """
 
@@ -20,7 +20,7 @@ import io
 import typing as t
 
 import msgspec
-from tapkit.readers import MalformedInputError, TruncatedInputError, open_decompressed
+from marketing_tapkit.readers import MalformedInputError, TruncatedInputError, open_decompressed
 
 from tap_bloomreach.envelope import is_no_permission_text
 from tap_bloomreach.export_json import read_json_export

@@ -13,8 +13,8 @@ from urllib.parse import quote
 
 from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
-from tapkit.config import config_error
-from tapkit.pagination import decoded_json
+from marketing_tapkit.config import config_error
+from marketing_tapkit.pagination import decoded_json
 from typing_extensions import override
 
 from tap_bloomreach.catalog_reach import REACH, CatalogReader

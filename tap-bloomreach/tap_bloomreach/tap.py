@@ -8,8 +8,8 @@ import zoneinfo
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.tap_base import CliTestOptionValue
-from tapkit.config import config_error, http_settings
-from tapkit.tap import KitTap
+from marketing_tapkit.config import config_error, http_settings
+from marketing_tapkit.tap import KitTap
 from typing_extensions import override
 
 from tap_bloomreach import streams

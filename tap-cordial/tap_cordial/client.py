@@ -12,12 +12,12 @@ import msgspec
 import requests
 from singer_sdk.authenticators import BasicAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
-from tapkit.config import DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT, validate_base_url
-from tapkit.errors import vendor_message
-from tapkit.pagination import decoded_json
-from tapkit.readers import MalformedInputError
-from tapkit.retry import RetryPolicy, call_with_retries, raise_for_status
-from tapkit.streams import KitRESTStream
+from marketing_tapkit.config import DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT, validate_base_url
+from marketing_tapkit.errors import vendor_message
+from marketing_tapkit.pagination import decoded_json
+from marketing_tapkit.readers import MalformedInputError
+from marketing_tapkit.retry import RetryPolicy, call_with_retries, raise_for_status
+from marketing_tapkit.streams import KitRESTStream
 from typing_extensions import override
 
 if t.TYPE_CHECKING:

@@ -13,7 +13,7 @@ import re
 import typing as t
 
 import fsspec
-from tapkit.config import config_error
+from marketing_tapkit.config import config_error
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping

@@ -15,7 +15,7 @@ import typing as t
 from datetime import UTC, datetime
 
 from singer_sdk.exceptions import FatalAPIError
-from tapkit.readers import open_decompressed, read_csv_records, read_json_records, sniff_format
+from marketing_tapkit.readers import open_decompressed, read_csv_records, read_json_records, sniff_format
 
 if t.TYPE_CHECKING:
     import logging

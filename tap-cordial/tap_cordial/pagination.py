@@ -16,7 +16,7 @@ import typing as t
 
 from singer_sdk.exceptions import FatalAPIError
 from singer_sdk.pagination import BaseAPIPaginator
-from tapkit.pagination import decoded_json
+from marketing_tapkit.pagination import decoded_json
 from typing_extensions import override
 
 if t.TYPE_CHECKING:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import typing as t
 
 from singer_sdk import typing as th
-from tapkit.pagination import PageNumberUntilShortPaginator
-from tapkit.schemas import open_schema
+from marketing_tapkit.pagination import PageNumberUntilShortPaginator
+from marketing_tapkit.schemas import open_schema
 from typing_extensions import override
 
 from tap_cordial.client import CordialStream, filter_time

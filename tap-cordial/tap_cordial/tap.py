@@ -6,8 +6,8 @@ import typing as t
 from functools import cached_property
 
 from singer_sdk import typing as th
-from tapkit.config import config_error, http_settings
-from tapkit.tap import KitTap
+from marketing_tapkit.config import config_error, http_settings
+from marketing_tapkit.tap import KitTap
 from typing_extensions import override
 
 from tap_cordial import audience_trends, contacts, streams

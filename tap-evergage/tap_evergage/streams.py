@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
 from singer_sdk import typing as th
-from tapkit.pagination import PageNumberUntilShortPaginator
-from tapkit.schemas import open_schema
+from marketing_tapkit.pagination import PageNumberUntilShortPaginator
+from marketing_tapkit.schemas import open_schema
 from typing_extensions import override
 
 from tap_evergage.client import EvergageStream

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from singer_sdk import typing as th
-from tapkit.config import http_settings
-from tapkit.tap import KitTap
+from marketing_tapkit.config import http_settings
+from marketing_tapkit.tap import KitTap
 from typing_extensions import override
 
 from tap_evergage import streams

@@ -18,13 +18,13 @@ import msgspec
 import requests
 from singer_sdk.authenticators import OAuthAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
-from tapkit.errors import vendor_message
-from tapkit.retry import RetryPolicy, call_with_retries, is_retriable_status
+from marketing_tapkit.errors import vendor_message
+from marketing_tapkit.retry import RetryPolicy, call_with_retries, is_retriable_status
 from typing_extensions import override
 
 if t.TYPE_CHECKING:
     from requests.adapters import BaseAdapter
-    from tapkit.redaction import SecretRegistry
+    from marketing_tapkit.redaction import SecretRegistry
 
 AUDIENCE = "https://api.sitecorecloud.io"  # the only audience the Audience export API accepts (§2.1)
 DEFAULT_AUTH_URL = "https://auth.sitecorecloud.io/oauth/token"

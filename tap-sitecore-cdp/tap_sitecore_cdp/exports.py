@@ -19,8 +19,8 @@ from urllib.parse import parse_qsl, urlsplit
 import requests
 import urllib3
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
-from tapkit.errors import vendor_message
-from tapkit.readers import (
+from marketing_tapkit.errors import vendor_message
+from marketing_tapkit.readers import (
     CorruptInputError,
     MalformedInputError,
     TruncatedInputError,
@@ -31,7 +31,7 @@ from tapkit.readers import (
     response_stream,
     sniff_format,
 )
-from tapkit.retry import describe_failure, is_retriable_status
+from marketing_tapkit.retry import describe_failure, is_retriable_status
 
 from tap_sitecore_cdp.client import format_timestamp, parse_timestamp
 
@@ -40,8 +40,8 @@ if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
     from datetime import datetime
 
-    from tapkit.redaction import SecretRegistry
-    from tapkit.retry import RetryPolicy
+    from marketing_tapkit.redaction import SecretRegistry
+    from marketing_tapkit.retry import RetryPolicy
 
 #: Jobs whose output can be read: ALERT jobs finished with warnings and may still have files (spec §3.2).
 OUTPUT_STATUSES = frozenset({"SUCCESS", "ALERT"})

@@ -6,7 +6,7 @@ import typing as t
 
 import msgspec
 from singer_sdk import typing as th
-from tapkit.schemas import json_type
+from marketing_tapkit.schemas import json_type
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable

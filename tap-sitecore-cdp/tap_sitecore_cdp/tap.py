@@ -8,9 +8,9 @@ from functools import cached_property
 
 from singer_sdk import typing as th
 from singer_sdk.authenticators import BasicAuthenticator
-from tapkit.config import DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT, config_error, http_settings, validate_base_url
-from tapkit.retry import RetryPolicy
-from tapkit.tap import KitTap
+from marketing_tapkit.config import DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT, config_error, http_settings, validate_base_url
+from marketing_tapkit.retry import RetryPolicy
+from marketing_tapkit.tap import KitTap
 from typing_extensions import override
 
 from tap_sitecore_cdp import streams

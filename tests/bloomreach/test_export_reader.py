@@ -8,7 +8,7 @@ import io
 import pytest
 from tap_bloomreach.export_reader import read_export
 from tap_bloomreach.export_table import ExportColumn, ExportRefusedError
-from tapkit.readers import MalformedInputError, TruncatedInputError
+from marketing_tapkit.readers import MalformedInputError, TruncatedInputError
 
 
 def _read(body: bytes) -> tuple[str, list[ExportColumn], list[list]]:

@@ -21,7 +21,7 @@ from tap_cordial.contacts import (
 )
 from tap_cordial.exports import read_rows
 from tap_cordial.streams import OrdersStream, ProductsStream
-from tapkit.errors import vendor_message
+from marketing_tapkit.errors import vendor_message
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "cordial"
 FIXTURE_FILES = sorted(FIXTURES.glob("*.json"))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import requests
 from tap_evergage.client import attributes_as_object
-from tapkit.errors import vendor_message
+from marketing_tapkit.errors import vendor_message
 
 from sandbox.evergage import EvergageEmulator
 from tests.support import Admin, discover, run_tap, select_streams

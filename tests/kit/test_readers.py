@@ -9,7 +9,7 @@ import json
 
 import pytest
 import requests
-from tapkit.readers import (
+from marketing_tapkit.readers import (
     MalformedInputError,
     TruncatedInputError,
     read_csv_records,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from tapkit.redaction import REDACTED, RedactingFilter, SecretRegistry, redact_url
+from marketing_tapkit.redaction import REDACTED, RedactingFilter, SecretRegistry, redact_url
 
 from tests.support import Admin, assert_no_secrets, discover, run_tap
 

@@ -8,7 +8,7 @@ from email.utils import formatdate
 
 import pytest
 import requests
-from tapkit.retry import RetryPolicy, retry_after_seconds
+from marketing_tapkit.retry import RetryPolicy, retry_after_seconds
 
 from tests.support import Admin, discover, run_tap, select_streams
 

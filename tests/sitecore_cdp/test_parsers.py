@@ -15,7 +15,7 @@ from tap_sitecore_cdp.client import CollectionPaginator, base_url_from_config, d
 from tap_sitecore_cdp.exports import CSVOptions, ExportProgress, detect_delimiter, finished_jobs, read_rows
 from tap_sitecore_cdp.schemas import GUEST_PROPERTIES, infer_properties
 from tap_sitecore_cdp.streams.guests import extension_items, extension_record, guest_record, ref_from_href
-from tapkit.readers import open_decompressed
+from marketing_tapkit.readers import open_decompressed
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "sitecore-cdp"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typing as t
 from urllib.parse import urlencode, urlsplit
 
-from tapkit.schemas import open_schema
+from marketing_tapkit.schemas import open_schema
 from typing_extensions import override
 
 from tap_sitecore_cdp.client import GuestAPIStream

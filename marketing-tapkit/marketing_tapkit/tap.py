@@ -10,8 +10,8 @@ from singer_sdk import Tap
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.singerlib import RecordMessage
 
-from tapkit.config import secret_setting_names, secret_values
-from tapkit.redaction import SecretRegistry, install_redaction
+from marketing_tapkit.config import secret_setting_names, secret_values
+from marketing_tapkit.redaction import SecretRegistry, install_redaction
 
 if t.TYPE_CHECKING:
     from singer_sdk.singerlib.encoding.simple import Message

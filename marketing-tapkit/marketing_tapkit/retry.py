@@ -21,7 +21,7 @@ import backoff
 import requests
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
-from tapkit.redaction import redact_url
+from marketing_tapkit.redaction import redact_url
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Generator

@@ -14,11 +14,11 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.singerlib import RecordMessage
 from typing_extensions import override
 
-from tapkit.config import DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT
-from tapkit.errors import vendor_message as words_of_vendor
-from tapkit.pagination import decoded_json
-from tapkit.readers import MalformedInputError
-from tapkit.retry import RetryPolicy, describe_failure, is_retriable_status
+from marketing_tapkit.config import DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT
+from marketing_tapkit.errors import vendor_message as words_of_vendor
+from marketing_tapkit.pagination import decoded_json
+from marketing_tapkit.readers import MalformedInputError
+from marketing_tapkit.retry import RetryPolicy, describe_failure, is_retriable_status
 
 if t.TYPE_CHECKING:
     from collections.abc import Generator

@@ -9,7 +9,7 @@ import msgspec
 from singer_sdk.pagination import PageNumberPaginator
 from typing_extensions import override
 
-from tapkit.readers import MalformedInputError
+from marketing_tapkit.readers import MalformedInputError
 
 if t.TYPE_CHECKING:
     import requests

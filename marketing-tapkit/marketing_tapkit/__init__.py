@@ -1,7 +1,7 @@
 """tapkit: what our Singer taps share (HTTP reliability, streaming readers, redaction, base classes)."""
 
-from tapkit.config import http_settings, validate_base_url
-from tapkit.readers import (
+from marketing_tapkit.config import http_settings, validate_base_url
+from marketing_tapkit.readers import (
     CorruptInputError,
     MalformedInputError,
     TruncatedInputError,
@@ -10,10 +10,10 @@ from tapkit.readers import (
     read_json_records,
     read_jsonl_records,
 )
-from tapkit.redaction import SecretRegistry, redact_url
-from tapkit.retry import RetryPolicy, call_with_retries, retry_after_seconds
-from tapkit.streams import KitRESTStream
-from tapkit.tap import KitTap
+from marketing_tapkit.redaction import SecretRegistry, redact_url
+from marketing_tapkit.retry import RetryPolicy, call_with_retries, retry_after_seconds
+from marketing_tapkit.streams import KitRESTStream
+from marketing_tapkit.tap import KitTap
 
 __all__ = [
     "CorruptInputError",
