@@ -9,11 +9,17 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MELTANO_STAMP := .meltano/.installed
 
-.PHONY: help deps demo test lint bench reliability clean
+# The next singer-sdk release, tested ahead of the upgrade in a venv of its own (`make test-next-sdk`).
+NEXT_SDK := 0.55.0b7
+NEXT_VENV := .venv-next-sdk
+NEXT_STAMP := $(NEXT_VENV)/.installed
+
+.PHONY: help deps demo test test-next-sdk lint bench reliability clean
 
 help:
 	@echo "make demo         install everything, start the API emulators, load all four taps into DuckDB"
 	@echo "make test         install everything and run the whole test suite"
+	@echo "make test-next-sdk  the suite (less the Meltano runs) on singer-sdk $(NEXT_SDK), in $(NEXT_VENV)"
 	@echo "make lint         ruff and mypy"
 	@echo "make bench        throughput and memory benchmarks (prints figures, writes bench/results/)"
 	@echo "make reliability  the fault x tap matrix (also part of make test)"
@@ -44,6 +50,18 @@ demo: deps
 test: deps
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -n 2 --timeout 900
 
+# The locked environment with only singer-sdk replaced: what an upgrade would change, and nothing else.
+$(NEXT_STAMP): uv.lock pyproject.toml */pyproject.toml | $(UV)
+	UV_PROJECT_ENVIRONMENT=$(NEXT_VENV) $(UV) sync --frozen --all-packages
+	$(UV) pip install --quiet --python $(NEXT_VENV)/bin/python "singer-sdk==$(NEXT_SDK)"
+	@touch $@
+
+# Tests marked e2e drive `meltano run`, whose plugin venvs keep the pinned SDK: they run in `make test`.
+test-next-sdk: $(NEXT_STAMP) system-deps
+	$(NEXT_VENV)/bin/python -c "import singer_sdk, importlib.metadata as m; v = m.version('singer-sdk'); \
+		assert v == '$(NEXT_SDK)', v; print('singer-sdk', v)"
+	PATH="$(CURDIR)/$(NEXT_VENV)/bin:$$PATH" $(NEXT_VENV)/bin/pytest -n 2 --timeout 900 -m "not e2e"
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy marketing-tapkit/marketing_tapkit tap-*/tap_* sandbox
@@ -55,4 +73,4 @@ reliability: deps
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -n 2 tests/reliability --timeout 900
 
 clean:
-	rm -rf $(VENV) .meltano output
+	rm -rf $(VENV) $(NEXT_VENV) .meltano output

@@ -38,8 +38,19 @@ def postgres() -> Iterator[PostgresServer]:
         server.stop()
 
 
+#: Folders whose tests drive `meltano` (its plugin venvs keep the pinned SDK, so `make test-next-sdk`
+#: deselects them with `-m "not e2e"`); modules elsewhere mark themselves.
+MELTANO_SUITES = ("e2e", "distribution", "orchestration")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     configure_matrix()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.parent.name in MELTANO_SUITES:
+            item.add_marker(pytest.mark.e2e)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

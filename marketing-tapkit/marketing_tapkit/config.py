@@ -5,17 +5,41 @@ from __future__ import annotations
 import ipaddress
 import typing as t
 from collections.abc import Mapping
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 
+from marketing_tapkit.retry import RetryPolicy
+
 DEFAULT_REQUEST_TIMEOUT = 300
-DEFAULT_MAX_RETRIES = 6
+#: Retries after the first try: 6 tries in all.
+DEFAULT_MAX_RETRIES = 5
 
 
-def http_settings(*, request_timeout: int = DEFAULT_REQUEST_TIMEOUT) -> list[th.Property]:
-    """The reliability settings: per-request timeout, tries, and the User-Agent."""
+@dataclass(frozen=True)
+class HttpSettings:
+    """The HTTP settings of a run, parsed once from config and shared by every stream and authenticator."""
+
+    timeout: int
+    retry_policy: RetryPolicy
+    user_agent: str
+
+    @classmethod
+    def from_config(cls, config: t.Mapping[str, t.Any], *, default_user_agent: str) -> HttpSettings:
+        """`request_timeout`, `max_retries` (retries after the first try) and `user_agent`, with defaults."""
+        retries = config.get("max_retries")
+        retries = DEFAULT_MAX_RETRIES if retries is None else int(retries)
+        return cls(
+            timeout=int(config.get("request_timeout") or DEFAULT_REQUEST_TIMEOUT),
+            retry_policy=RetryPolicy(max_tries=max(0, retries) + 1),
+            user_agent=str(config.get("user_agent") or default_user_agent),
+        )
+
+
+def http_setting_properties(*, request_timeout: int = DEFAULT_REQUEST_TIMEOUT) -> list[th.Property]:
+    """The reliability settings: per-request timeout, retries, and the User-Agent."""
     return [
         th.Property(
             "request_timeout",
@@ -27,7 +51,7 @@ def http_settings(*, request_timeout: int = DEFAULT_REQUEST_TIMEOUT) -> list[th.
         th.Property(
             "max_retries",
             th.IntegerType(minimum=0, maximum=20),
-            default=DEFAULT_MAX_RETRIES - 1,
+            default=DEFAULT_MAX_RETRIES,
             title="Maximum retries",
             description=(
                 "How many times a request that failed with 429, 5xx, a timeout or a dropped connection is "

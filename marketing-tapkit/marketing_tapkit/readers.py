@@ -11,11 +11,13 @@ propagate unchanged, because the caller may retry those.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import gzip
 import io
 import typing as t
 import zlib
+from dataclasses import dataclass
 
 import ijson
 import msgspec
@@ -160,6 +162,100 @@ def read_jsonl_records(raw: t.BinaryIO | t.IO[bytes], source: str) -> Iterator[N
         yield line_number, record
 
 
+@dataclass(frozen=True)
+class CSVOptions:
+    """How to read a CSV input: the delimiter (None: detect `,` or `|`), and its header or column names."""
+
+    delimiter: str | None = None
+    has_header: bool = True
+    columns: Sequence[str] | None = None
+
+
+#: CSV with a header row, delimiter detected.
+DEFAULT_CSV = CSVOptions()
+
+
+@dataclass
+class CSVTable:
+    """A CSV input opened up to its first data row: the column names, then `(row_number, fields)` pairs."""
+
+    columns: list[str]
+    rows: Iterator[tuple[int, list[str]]]
+
+
+def detect_delimiter(reader: io.BufferedReader, candidates: str = ",|") -> str:
+    """The candidate that splits the first line most often outside double quotes (`,` on a tie)."""
+    head = reader.peek(65536)[:65536].lstrip(codecs.BOM_UTF8)
+    line = head.split(b"\n", 1)[0].decode("utf-8", "replace")
+    counts = dict.fromkeys(candidates, 0)
+    quoted = False
+    for char in line:
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char in counts:
+            counts[char] += 1
+    return max(candidates, key=lambda c: (counts[c], c == ","))
+
+
+def open_csv_table(
+    raw: t.BinaryIO | t.IO[bytes],
+    source: str,
+    *,
+    options: CSVOptions = DEFAULT_CSV,
+    encoding: str = "utf-8-sig",
+) -> CSVTable:
+    """Open a CSV input: read its header (unless `options` says it has none) and return the rows to come.
+
+    Column names come from the header row, or from `options.columns` when the file has none (or to
+    rename a header). Quoted fields may contain the delimiter and newlines. A row with a different
+    number of fields than the header is an error naming its physical line, not a silently shifted record.
+    """
+    reader = open_decompressed(raw, source)
+    delimiter = options.delimiter or detect_delimiter(reader)
+    text = io.TextIOWrapper(reader, encoding=encoding, newline="")
+    lines = csv.reader(text, delimiter=delimiter, strict=True)
+    names: list[str] | None = list(options.columns) if options.columns else None
+    with _csv_errors(source, lines, encoding):
+        if options.has_header:
+            header = next(lines, None)
+            if header is None:
+                return CSVTable([], iter(()))
+            names = names or [name.strip() for name in header]
+    if not names:
+        raise MalformedInputError(source, "the file has no header row and no column names were given (csv_columns)")
+    return CSVTable(names, _csv_rows(lines, len(names), source, delimiter, encoding))
+
+
+def _csv_rows(
+    lines: t.Any, width: int, source: str, delimiter: str, encoding: str
+) -> Iterator[tuple[int, list[str]]]:
+    row_number = 0
+    with _csv_errors(source, lines, encoding):
+        for row in lines:
+            if not row:
+                continue
+            row_number += 1
+            if len(row) != width:
+                raise MalformedInputError(
+                    source,
+                    f"expected {width} fields separated by {delimiter!r}, found {len(row)}"
+                    " (wrong delimiter, or a truncated or malformed row)",
+                    line=lines.line_num,
+                )
+            yield row_number, row
+
+
+@contextlib.contextmanager
+def _csv_errors(source: str, lines: t.Any, encoding: str) -> Iterator[None]:
+    """The csv module's and the decoder's errors as ours, naming the source and the physical line."""
+    try:
+        yield
+    except csv.Error as exc:
+        raise TruncatedInputError(source, f"malformed CSV ({exc})", line=lines.line_num) from None
+    except UnicodeDecodeError as exc:
+        raise MalformedInputError(source, f"not {encoding} text ({exc.reason})", line=lines.line_num) from None
+
+
 def read_csv_records(
     raw: t.BinaryIO | t.IO[bytes],
     source: str,
@@ -169,43 +265,14 @@ def read_csv_records(
     columns: Sequence[str] | None = None,
     encoding: str = "utf-8-sig",
 ) -> Iterator[Numbered]:
-    """Yield `(row_number, {column: text})` for each data row of a CSV input.
-
-    Column names come from the header row, or from `columns` when the file has none (or to rename a
-    header). Quoted fields may contain the delimiter and newlines. A row with a different number of
-    fields than the header is an error naming its physical line, not a silently shifted record.
-    """
-    text = io.TextIOWrapper(open_decompressed(raw, source), encoding=encoding, newline="")
-    rows = csv.reader(text, delimiter=delimiter, strict=True)
-    names: list[str] | None = list(columns) if columns else None
-    row_number = 0
-    try:
-        if has_header:
-            header = next(rows, None)
-            if header is None:
-                return
-            names = names or [name.strip() for name in header]
-        if not names:
-            raise MalformedInputError(
-                source, "the file has no header row and no column names were given (csv_columns)"
-            )
-        width = len(names)
-        for row in rows:
-            if not row:
-                continue
-            row_number += 1
-            if len(row) != width:
-                raise MalformedInputError(
-                    source,
-                    f"expected {width} fields separated by {delimiter!r}, found {len(row)}"
-                    " (wrong delimiter, or a truncated or malformed row)",
-                    line=rows.line_num,
-                )
-            yield row_number, dict(zip(names, row, strict=True))
-    except csv.Error as exc:
-        raise TruncatedInputError(source, f"malformed CSV ({exc})", line=rows.line_num) from None
-    except UnicodeDecodeError as exc:
-        raise MalformedInputError(source, f"not {encoding} text ({exc.reason})", line=rows.line_num) from None
+    """Yield `(row_number, {column: text})` for each data row of a CSV input (see `open_csv_table`)."""
+    table = open_csv_table(
+        raw, source, options=CSVOptions(delimiter=delimiter, has_header=has_header, columns=columns),
+        encoding=encoding,
+    )
+    names = table.columns
+    for number, row in table.rows:
+        yield number, dict(zip(names, row, strict=True))
 
 
 def read_json_array_records(
@@ -245,3 +312,24 @@ def read_json_records(raw: t.BinaryIO | t.IO[bytes], source: str, *, path: str =
     if sniff_format(reader) == "jsonl":
         return read_jsonl_records(reader, source)
     return read_json_array_records(reader, source, path=path)
+
+
+def read_any_records(
+    raw: t.BinaryIO | t.IO[bytes],
+    source: str,
+    *,
+    csv_options: CSVOptions = DEFAULT_CSV,
+) -> Iterator[Numbered]:
+    """Yield records from an export file whatever it holds: JSON Lines, a JSON array or CSV (`csv_options`).
+
+    Vendors write whichever format the export's own settings say, and name files without telling
+    (spec sitecore-cdp.md §4, cordial.md §8.7): the content decides, gzip included.
+    """
+    reader = open_decompressed(raw, source)
+    shape = sniff_format(reader)
+    if shape == "jsonl":
+        return read_jsonl_records(reader, source)
+    if shape == "json":
+        return read_json_array_records(reader, source)
+    table = open_csv_table(reader, source, options=csv_options)
+    return ((number, dict(zip(table.columns, row, strict=True))) for number, row in table.rows)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typing as t
 
+import msgspec
 from singer_sdk import typing as th
 
 
@@ -36,3 +37,15 @@ def json_type(value: t.Any) -> str:
     if isinstance(value, list):
         return "array"
     return "string"
+
+
+def value_as_text(value: t.Any) -> str | None:
+    """A decoded JSON value as the text a string column holds: booleans as `true`/`false`, numbers as
+    written, lists and objects as JSON; None stays None and text stays as it is."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return msgspec.json.encode(value).decode()

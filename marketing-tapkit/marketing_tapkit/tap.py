@@ -5,13 +5,14 @@ from __future__ import annotations
 import atexit
 import sys
 import typing as t
+from functools import cached_property
 
-from singer_sdk import Tap
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.singerlib import RecordMessage
 
-from marketing_tapkit.config import secret_setting_names, secret_values
+from marketing_tapkit.config import HttpSettings, secret_setting_names, secret_values
 from marketing_tapkit.redaction import SecretRegistry, install_redaction
+from marketing_tapkit.sdk_private import SDKTap
 
 if t.TYPE_CHECKING:
     from singer_sdk.singerlib.encoding.simple import Message
@@ -44,7 +45,7 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
         sys.stdout.flush()
 
 
-class KitTap(Tap):
+class KitTap(SDKTap):
     """A `Tap` that writes Singer messages with msgspec and scrubs secrets from everything it logs."""
 
     message_writer_class = BufferedMsgSpecWriter
@@ -54,3 +55,8 @@ class KitTap(Tap):
         super().__init__(*args, **kwargs)
         self.secrets.add(*secret_values(self.config, secret_setting_names(self.config_jsonschema)))
         install_redaction(self.secrets)
+
+    @cached_property
+    def http(self) -> HttpSettings:
+        """Timeout, retry policy and User-Agent of every request of this run (streams and authenticators)."""
+        return HttpSettings.from_config(self.config, default_user_agent=f"{self.name}/{self.plugin_version}")

@@ -7,13 +7,13 @@ from functools import cached_property
 from urllib.parse import quote, urlsplit
 
 import msgspec
-from singer_sdk.authenticators import BasicAuthenticator
-from singer_sdk.exceptions import FatalAPIError
 from marketing_tapkit.config import validate_base_url
 from marketing_tapkit.errors import vendor_message
 from marketing_tapkit.pagination import decoded_json
 from marketing_tapkit.readers import MalformedInputError
 from marketing_tapkit.streams import KitRESTStream
+from singer_sdk.authenticators import BasicAuthenticator
+from singer_sdk.exceptions import FatalAPIError
 from typing_extensions import override
 
 from tap_bloomreach.envelope import envelope_error, error_text, is_no_permission_text

@@ -23,9 +23,9 @@ from datetime import UTC, datetime
 
 import requests
 import urllib3.exceptions
-from singer_sdk.exceptions import FatalAPIError
 from marketing_tapkit.readers import MalformedInputError, response_stream
 from marketing_tapkit.retry import describe_failure
+from singer_sdk.exceptions import FatalAPIError
 from typing_extensions import override
 
 from tap_bloomreach.client import BloomreachStream, MissingPermissionError

@@ -11,10 +11,10 @@ import io
 import typing as t
 from urllib.parse import quote
 
-from singer_sdk import typing as th
-from singer_sdk.exceptions import FatalAPIError
 from marketing_tapkit.config import config_error
 from marketing_tapkit.pagination import decoded_json
+from singer_sdk import typing as th
+from singer_sdk.exceptions import FatalAPIError
 from typing_extensions import override
 
 from tap_bloomreach.catalog_reach import REACH, CatalogReader

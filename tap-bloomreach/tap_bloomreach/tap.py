@@ -5,11 +5,11 @@ from __future__ import annotations
 import typing as t
 import zoneinfo
 
+from marketing_tapkit.config import config_error, http_setting_properties
+from marketing_tapkit.tap import KitTap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.tap_base import CliTestOptionValue
-from marketing_tapkit.config import config_error, http_settings
-from marketing_tapkit.tap import KitTap
 from typing_extensions import override
 
 from tap_bloomreach import streams
@@ -104,7 +104,7 @@ class TapBloomreach(KitTap):
             "export_timeout", th.IntegerType(minimum=1), default=DEFAULT_EXPORT_TIMEOUT,
             description="Read timeout in seconds of the customers export request (a full export takes long).",
         ),
-        *http_settings(),
+        *http_setting_properties(),
     ).to_dict()
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:

@@ -10,14 +10,14 @@ from urllib.parse import urlsplit
 
 import msgspec
 import requests
-from singer_sdk.authenticators import BasicAuthenticator
-from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from marketing_tapkit.config import DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT, validate_base_url
 from marketing_tapkit.errors import vendor_message
 from marketing_tapkit.pagination import decoded_json
 from marketing_tapkit.readers import MalformedInputError
 from marketing_tapkit.retry import RetryPolicy, call_with_retries, raise_for_status
 from marketing_tapkit.streams import KitRESTStream
+from singer_sdk.authenticators import BasicAuthenticator
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from typing_extensions import override
 
 if t.TYPE_CHECKING:
@@ -136,7 +136,7 @@ class CordialClient:
         self.base_url = base_url_from_config(config)
         self.timeout = int(config.get("request_timeout") or DEFAULT_REQUEST_TIMEOUT)
         retries = config.get("max_retries")
-        self.policy = RetryPolicy(max_tries=DEFAULT_MAX_RETRIES if retries is None else int(retries) + 1)
+        self.policy = RetryPolicy(max_tries=(DEFAULT_MAX_RETRIES if retries is None else int(retries)) + 1)
         self.logger = logger
         self.session = requests.Session()
         self.session.auth = (str(config.get("api_key") or ""), "")  # the key is the user name (spec §2)

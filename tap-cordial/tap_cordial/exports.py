@@ -14,8 +14,8 @@ import time
 import typing as t
 from datetime import UTC, datetime
 
-from singer_sdk.exceptions import FatalAPIError
 from marketing_tapkit.readers import open_decompressed, read_csv_records, read_json_records, sniff_format
+from singer_sdk.exceptions import FatalAPIError
 
 if t.TYPE_CHECKING:
     import logging

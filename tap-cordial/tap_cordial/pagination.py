@@ -14,9 +14,9 @@ from __future__ import annotations
 import dataclasses
 import typing as t
 
+from marketing_tapkit.pagination import decoded_json
 from singer_sdk.exceptions import FatalAPIError
 from singer_sdk.pagination import BaseAPIPaginator
-from marketing_tapkit.pagination import decoded_json
 from typing_extensions import override
 
 if t.TYPE_CHECKING:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typing as t
 
-from singer_sdk import typing as th
 from marketing_tapkit.pagination import PageNumberUntilShortPaginator
 from marketing_tapkit.schemas import open_schema
+from singer_sdk import typing as th
 from typing_extensions import override
 
 from tap_cordial.client import CordialStream, filter_time

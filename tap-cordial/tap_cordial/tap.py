@@ -5,9 +5,9 @@ from __future__ import annotations
 import typing as t
 from functools import cached_property
 
-from singer_sdk import typing as th
-from marketing_tapkit.config import config_error, http_settings
+from marketing_tapkit.config import config_error, http_setting_properties
 from marketing_tapkit.tap import KitTap
+from singer_sdk import typing as th
 from typing_extensions import override
 
 from tap_cordial import audience_trends, contacts, streams
@@ -76,7 +76,7 @@ class TapCordial(KitTap):
                     description="Seconds between polls of an export job."),
         th.Property("job_timeout", th.NumberType(minimum=0), default=DEFAULT_JOB_TIMEOUT,
                     description="Seconds to wait for an export job before failing the stream."),
-        *http_settings(),
+        *http_setting_properties(),
     ).to_dict()
 
     @cached_property

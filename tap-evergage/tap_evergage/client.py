@@ -10,12 +10,12 @@ from urllib.parse import quote
 
 import msgspec
 import requests
-from singer_sdk.authenticators import BasicAuthenticator
-from singer_sdk.exceptions import FatalAPIError
 from marketing_tapkit.config import DEFAULT_REQUEST_TIMEOUT, config_error, validate_base_url
 from marketing_tapkit.pagination import decoded_json
 from marketing_tapkit.retry import RetryPolicy, call_with_retries, raise_for_status
 from marketing_tapkit.streams import KitRESTStream
+from singer_sdk.authenticators import BasicAuthenticator
+from singer_sdk.exceptions import FatalAPIError
 from typing_extensions import override
 
 if t.TYPE_CHECKING:

@@ -9,9 +9,9 @@ from array import array
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
-from singer_sdk import typing as th
 from marketing_tapkit.pagination import PageNumberUntilShortPaginator
 from marketing_tapkit.schemas import open_schema
+from singer_sdk import typing as th
 from typing_extensions import override
 
 from tap_evergage.client import EvergageStream

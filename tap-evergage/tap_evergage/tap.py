@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from singer_sdk import typing as th
-from marketing_tapkit.config import http_settings
+from marketing_tapkit.config import http_setting_properties
 from marketing_tapkit.tap import KitTap
+from singer_sdk import typing as th
 from typing_extensions import override
 
 from tap_evergage import streams
@@ -50,7 +50,7 @@ class TapEvergage(KitTap):
             "page_size", th.IntegerType(minimum=1, maximum=100_000), default=1000,
             description="Users per page of the export.",
         ),
-        *http_settings(),
+        *http_setting_properties(),
     ).to_dict()
 
     @override

@@ -16,15 +16,15 @@ from urllib.parse import urlsplit
 
 import msgspec
 import requests
-from singer_sdk.authenticators import OAuthAuthenticator
-from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from marketing_tapkit.errors import vendor_message
 from marketing_tapkit.retry import RetryPolicy, call_with_retries, is_retriable_status
+from singer_sdk.authenticators import OAuthAuthenticator
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from typing_extensions import override
 
 if t.TYPE_CHECKING:
-    from requests.adapters import BaseAdapter
     from marketing_tapkit.redaction import SecretRegistry
+    from requests.adapters import BaseAdapter
 
 AUDIENCE = "https://api.sitecorecloud.io"  # the only audience the Audience export API accepts (§2.1)
 DEFAULT_AUTH_URL = "https://auth.sitecorecloud.io/oauth/token"

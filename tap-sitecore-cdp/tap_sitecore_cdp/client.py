@@ -10,13 +10,13 @@ from functools import cached_property
 from urllib.parse import urlsplit
 
 import msgspec
-from singer_sdk.exceptions import FatalAPIError
-from singer_sdk.pagination import OffsetPaginator
 from marketing_tapkit.config import config_error, validate_base_url
 from marketing_tapkit.errors import vendor_message
 from marketing_tapkit.pagination import decoded_json
 from marketing_tapkit.retry import call_with_retries
 from marketing_tapkit.streams import KitRESTStream
+from singer_sdk.exceptions import FatalAPIError
+from singer_sdk.pagination import OffsetPaginator
 from typing_extensions import override
 
 if t.TYPE_CHECKING:

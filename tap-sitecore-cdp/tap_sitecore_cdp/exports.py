@@ -18,7 +18,6 @@ from urllib.parse import parse_qsl, urlsplit
 
 import requests
 import urllib3
-from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from marketing_tapkit.errors import vendor_message
 from marketing_tapkit.readers import (
     CorruptInputError,
@@ -32,6 +31,7 @@ from marketing_tapkit.readers import (
     sniff_format,
 )
 from marketing_tapkit.retry import describe_failure, is_retriable_status
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 from tap_sitecore_cdp.client import format_timestamp, parse_timestamp
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import typing as t
 
 import msgspec
-from singer_sdk import typing as th
 from marketing_tapkit.schemas import json_type
+from singer_sdk import typing as th
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable

@@ -6,11 +6,10 @@ import base64
 import typing as t
 from functools import cached_property
 
+from marketing_tapkit.config import config_error, http_setting_properties, validate_base_url
+from marketing_tapkit.tap import KitTap
 from singer_sdk import typing as th
 from singer_sdk.authenticators import BasicAuthenticator
-from marketing_tapkit.config import DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT, config_error, http_settings, validate_base_url
-from marketing_tapkit.retry import RetryPolicy
-from marketing_tapkit.tap import KitTap
 from typing_extensions import override
 
 from tap_sitecore_cdp import streams
@@ -93,21 +92,20 @@ class TapSitecoreCDP(KitTap):
             "guest_page_size", th.IntegerType(minimum=1, maximum=MAX_PAGE_SIZE), default=MAX_PAGE_SIZE,
             description="Guests (and orders) per page; the API allows at most 100.",
         ),
-        *http_settings(),
+        *http_setting_properties(),
     ).to_dict()
 
     @cached_property
     def audience_export_authenticator(self) -> ClientCredentialsAuthenticator:
         """One OAuth authenticator for the run: every audience-export stream shares its token."""
-        retries = self.config.get("max_retries")
         return ClientCredentialsAuthenticator(
             auth_endpoint=validate_base_url(self.config.get("auth_url") or DEFAULT_AUTH_URL, "auth_url"),
             client_id=self.config["client_id"],
             client_secret=self.config["client_secret"],
             secrets=self.secrets,
-            retry_policy=RetryPolicy(max_tries=max(1, DEFAULT_MAX_RETRIES if retries is None else int(retries) + 1)),
-            timeout=int(self.config.get("request_timeout") or DEFAULT_REQUEST_TIMEOUT),
-            user_agent=self.config.get("user_agent") or f"{self.name}/{self.plugin_version}",
+            retry_policy=self.http.retry_policy,
+            timeout=self.http.timeout,
+            user_agent=self.http.user_agent,
         )
 
     @cached_property

@@ -8,9 +8,9 @@ from itertools import islice
 from urllib.parse import urlsplit
 
 import requests
-from singer_sdk.exceptions import FatalAPIError
 from marketing_tapkit.pagination import decoded_json
 from marketing_tapkit.schemas import open_schema
+from singer_sdk.exceptions import FatalAPIError
 from typing_extensions import override
 
 from tap_sitecore_cdp.client import AudienceExportStream, parse_timestamp

@@ -1,0 +1,145 @@
+"""The SDK private API that `marketing_tapkit.sdk_private` relies on, checked against the installed SDK.
+
+If an SDK release renames, removes or re-signs one of these, this module fails by name, before any
+sync silently loses a bookmark or an ACTIVATE_VERSION. The behavioural tests run a real (tiny) tap of
+the kit's classes through the SDK's own sync loop and read its Singer messages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import io
+import json
+import typing as t
+
+import pytest
+import singer_sdk
+from marketing_tapkit.sdk_private import PRIVATE_NAMES
+from marketing_tapkit.streams import KitRESTStream
+from marketing_tapkit.tap import KitTap
+from singer_sdk import Stream, Tap
+from singer_sdk import typing as th
+from singer_sdk.helpers import _util
+from singer_sdk.tap_base import CliTestOptionValue
+
+OWNERS: dict[str, t.Any] = {"singer_sdk.Stream": Stream, "singer_sdk.Tap": Tap, "singer_sdk.helpers._util": _util}
+INSTANCE_ATTRIBUTES = {"_tap", "_input_schema", "_stream_version"}
+
+SIGNATURES = {
+    (Stream, "_generate_record_messages"): ["self", "record"],
+    (Stream, "_write_activate_version_message"): ["self", "full_table_version"],
+    (Stream, "_increment_stream_state"): ["self", "latest_record", "context"],
+    (Stream, "_write_state_message"): ["self"],
+    (Tap, "cb_test"): ["ctx", "param", "value"],
+}
+
+
+@pytest.mark.parametrize(("owner", "name"), [(o, n) for o, names in PRIVATE_NAMES.items() for n in names])
+def test_every_private_name_exists_in_the_installed_sdk(owner: str, name: str) -> None:
+    if name in INSTANCE_ATTRIBUTES:
+        stream = _tap().streams["numbers"]
+        assert hasattr(stream, name), f"singer-sdk {singer_sdk.__version__}: {owner}.{name} is gone"
+    else:
+        assert hasattr(OWNERS[owner], name), f"singer-sdk {singer_sdk.__version__}: {owner}.{name} is gone"
+
+
+@pytest.mark.parametrize(("owner", "name"), list(SIGNATURES))
+def test_private_methods_keep_their_signature(owner: type, name: str) -> None:
+    parameters = list(inspect.signature(getattr(owner, name)).parameters)
+    assert parameters == SIGNATURES[(owner, name)], f"{owner.__name__}.{name} is now {parameters}"
+
+
+def test_connection_test_option_values_are_known() -> None:
+    assert CliTestOptionValue.All.value == "all"
+
+
+def test_state_manager_keeps_its_flush_flag() -> None:
+    stream = _tap().streams["numbers"]
+    assert isinstance(stream.state_manager.is_flushed, bool)
+
+
+# A tiny tap of the kit's classes, synced by the SDK's own loop -------------------------------------
+
+
+class NumbersStream(KitRESTStream[t.Any]):
+    """Records from memory: no HTTP, only the SDK's record, state and version machinery."""
+
+    name = "numbers"
+    url_base = "http://localhost"
+    path = "/numbers"
+    primary_keys = ("n",)
+    replication_key = "n"
+    is_sorted = True
+    cap: t.ClassVar[int | None] = None
+    schema = th.PropertiesList(th.Property("n", th.IntegerType), th.Property("text", th.StringType)).to_dict()
+
+    def get_records(self, context: t.Any) -> t.Iterable[dict[str, t.Any]]:
+        for n in range(1, 6):
+            yield {"n": n, "text": str(n)}
+        self.write_state_now()
+
+    def bookmark_record(self, record: dict[str, t.Any], context: t.Any) -> dict[str, t.Any] | None:
+        if self.cap is None:
+            return record
+        return {**record, "n": min(record["n"], self.cap)}
+
+
+class HeldVersionStream(NumbersStream):
+    name = "held"
+    replication_key = None
+    hold_activate_version = True
+
+    def get_records(self, context: t.Any) -> t.Iterable[dict[str, t.Any]]:
+        yield from super().get_records(context)
+        self.release_activate_version()
+
+
+class TinyTap(KitTap):
+    name = "tap-tiny"
+    config_jsonschema = th.PropertiesList(th.Property("emit_activate_version_messages", th.BooleanType)).to_dict()
+
+    def discover_streams(self) -> list[Stream]:
+        return [NumbersStream(self), HeldVersionStream(self)]
+
+
+def _tap(**kwargs: t.Any) -> TinyTap:
+    return TinyTap(config={"emit_activate_version_messages": True}, validate_config=False, **kwargs)
+
+
+def _sync(tap: TinyTap, capsys: pytest.CaptureFixture[str]) -> list[dict[str, t.Any]]:
+    capsys.readouterr()
+    with contextlib.redirect_stderr(io.StringIO()):
+        tap.sync_all()
+        tap.message_writer.flush()  # type: ignore[attr-defined]
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+
+
+def test_records_flow_through_the_fast_path(capsys: pytest.CaptureFixture[str]) -> None:
+    messages = _sync(_tap(), capsys)
+    records = [m["record"] for m in messages if m["type"] == "RECORD" and m["stream"] == "numbers"]
+    assert records == [{"n": n, "text": str(n)} for n in range(1, 6)]
+
+
+def test_bookmark_record_decides_the_bookmark(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(NumbersStream, "cap", 3)
+    messages = _sync(_tap(), capsys)
+    states = [m["value"] for m in messages if m["type"] == "STATE"]
+    assert states[-1]["bookmarks"]["numbers"]["replication_key_value"] == 3
+
+
+def test_write_state_now_emits_state_before_the_stream_ends(capsys: pytest.CaptureFixture[str]) -> None:
+    messages = _sync(_tap(), capsys)
+    last_record = max(i for i, m in enumerate(messages) if m["type"] == "RECORD" and m["stream"] == "numbers")
+    after = messages[last_record + 1]
+    assert after["type"] == "STATE"
+    assert after["value"]["bookmarks"]["numbers"]["replication_key_value"] == 5
+
+
+def test_held_activate_version_comes_after_the_last_record(capsys: pytest.CaptureFixture[str]) -> None:
+    messages = _sync(_tap(), capsys)
+    held = [m for m in messages if m.get("stream") == "held"]
+    kinds = [m["type"] for m in held if m["type"] in {"RECORD", "ACTIVATE_VERSION"}]
+    assert kinds == ["RECORD"] * 5 + ["ACTIVATE_VERSION"]
