@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import typing as t
 from collections.abc import Mapping
@@ -65,6 +66,33 @@ def http_setting_properties(*, request_timeout: int = DEFAULT_REQUEST_TIMEOUT) -
             description="User-Agent header sent with every request.",
         ),
     ]
+
+
+def kit_setting_properties(*, request_timeout: int = DEFAULT_REQUEST_TIMEOUT) -> list[th.Property]:
+    """The settings every tap of the kit has: the HTTP ones, and `strict_settings`."""
+    return [
+        *http_setting_properties(request_timeout=request_timeout),
+        th.Property(
+            "strict_settings",
+            th.BooleanType,
+            default=False,
+            title="Strict settings",
+            description=(
+                "Fail, instead of warning, when the config has a setting this tap does not know "
+                "(a typo such as `page-size` for `page_size`)."
+            ),
+        ),
+    ]
+
+
+def unknown_setting_messages(config: t.Mapping[str, t.Any], known: t.Collection[str]) -> list[str]:
+    """One sentence per top-level config key that is not a known setting, with the nearest known name."""
+    messages = []
+    for key in sorted(set(config) - set(known)):
+        nearest = difflib.get_close_matches(key.replace("-", "_").lower(), list(known), n=1, cutoff=0.6)
+        hint = f"; did you mean `{nearest[0]}`?" if nearest else ""
+        messages.append(f"Setting `{key}` is not a setting of this tap, so it has no effect{hint}")
+    return messages
 
 
 def is_loopback_host(host: str | None) -> bool:

@@ -2,11 +2,11 @@
 
 The SDK offers no public hook for a few things our taps must do: hold ACTIVATE_VERSION until an export
 is known to be whole, move a bookmark by something other than the latest record, write a STATE message
-at a moment of our choosing, skip the per-record selection walk when nothing is deselected, and point
-`--test` at a cheap stream. Each of those overrides a private method here, behind a public hook of our
-own; nothing else in the kit or the taps names an SDK private. `tests/kit/test_sdk_private.py` checks
-every signature used here, so an SDK upgrade that changes one fails loudly there instead of silently
-in a sync.
+at a moment of our choosing, skip the per-record selection walk when nothing is deselected, point
+`--test` at a cheap stream, and check settings before discovery. Each of those overrides a private
+method here, behind a public hook of our own; nothing else in the kit or the taps names an SDK private.
+`tests/kit/test_sdk_private.py` checks every signature used here, so an SDK upgrade that changes one
+fails loudly there instead of silently in a sync.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ PRIVATE_NAMES: dict[str, tuple[str, ...]] = {
         "_write_state_message", "_tap", "_input_schema", "_stream_version",
     ),
     "singer_sdk.helpers._util": ("utc_now",),
-    "singer_sdk.Tap": ("cb_test",),
+    "singer_sdk.Tap": ("cb_test", "_validate_config"),
 }
 
 
@@ -121,6 +121,15 @@ class SDKTap(Tap):
     #: every stream: for taps where some stream's first record is expensive (a whole-table export).
     #: Empty: the SDK's default.
     connection_test_streams: t.ClassVar[tuple[t.Any, ...]] = ()  # stream classes: `name` is no class attribute to mypy
+
+    def check_settings(self, *, raise_errors: bool) -> None:
+        """Further checks of the config, run as the SDK validates it: before discovery and any request."""
+
+    @override
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        errors = super()._validate_config(raise_errors=raise_errors)
+        self.check_settings(raise_errors=raise_errors)
+        return errors
 
     @override
     @classmethod

@@ -9,8 +9,15 @@ from functools import cached_property
 
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.singerlib import RecordMessage
+from typing_extensions import override
 
-from marketing_tapkit.config import HttpSettings, secret_setting_names, secret_values
+from marketing_tapkit.config import (
+    HttpSettings,
+    config_error,
+    secret_setting_names,
+    secret_values,
+    unknown_setting_messages,
+)
 from marketing_tapkit.redaction import SecretRegistry, install_redaction
 from marketing_tapkit.sdk_private import SDKTap
 
@@ -60,3 +67,17 @@ class KitTap(SDKTap):
     def http(self) -> HttpSettings:
         """Timeout, retry policy and User-Agent of every request of this run (streams and authenticators)."""
         return HttpSettings.from_config(self.config, default_user_agent=f"{self.name}/{self.plugin_version}")
+
+    @override
+    def check_settings(self, *, raise_errors: bool) -> None:
+        """Name every setting the tap does not know, with the nearest valid one: a warning, or with
+        `strict_settings: true` an error, before any request (a typo is otherwise silently ignored)."""
+        known = set((self.config_jsonschema.get("properties") or {}).keys()) | {"strict_settings"}
+        messages = unknown_setting_messages(self.config, known)
+        if not messages:
+            return
+        # Strict even where the SDK only warns about invalid values (discovery): the user asked for it.
+        if self.config.get("strict_settings"):
+            raise config_error(" ".join(f"{m}." for m in messages) + " (`strict_settings` is on.)")
+        for message in messages:
+            self.logger.warning("%s. Set `strict_settings: true` to make this an error.", message)

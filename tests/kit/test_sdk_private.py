@@ -32,6 +32,7 @@ SIGNATURES = {
     (Stream, "_increment_stream_state"): ["self", "latest_record", "context"],
     (Stream, "_write_state_message"): ["self"],
     (Tap, "cb_test"): ["ctx", "param", "value"],
+    (Tap, "_validate_config"): ["self", "raise_errors"],
 }
 
 
