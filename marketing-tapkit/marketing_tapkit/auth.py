@@ -10,6 +10,7 @@ and User-Agent; every token is registered with the redaction filter before it is
 from __future__ import annotations
 
 import logging
+import threading
 import typing as t
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -52,6 +53,7 @@ class KitOAuthAuthenticator(OAuthAuthenticator):
         self.secrets = secrets
         # The token endpoint's connection pool; retries follow the run's policy, not urllib3's defaults.
         self.token_session = requests.Session()
+        self.token_lock = threading.RLock()
 
     @property
     def token_request_headers(self) -> dict[str, str]:
@@ -108,6 +110,10 @@ class KitOAuthAuthenticator(OAuthAuthenticator):
 
     @override
     def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        # Pages fetched in parallel share the token: one of them refreshes it, the others wait for it.
+        with self.token_lock:
+            if not self.is_token_valid():
+                self.update_access_token()
         request = super().authenticate_request(request)
         if self.retry_with_new_token not in request.hooks["response"]:
             request.register_hook("response", self.retry_with_new_token)
@@ -122,12 +128,13 @@ class KitOAuthAuthenticator(OAuthAuthenticator):
         original = response.request
         if response.status_code != 401 or original is None:
             return response
-        if original.headers.get("Authorization") == f"Bearer {self.access_token}":
-            self.logger.info(
-                "The API rejected the access token (HTTP 401): it expired or was revoked early. Requesting a "
-                "new one and sending the request again."
-            )
-            self.update_access_token()
+        with self.token_lock:
+            if original.headers.get("Authorization") == f"Bearer {self.access_token}":
+                self.logger.info(
+                    "The API rejected the access token (HTTP 401): it expired or was revoked early. Requesting a "
+                    "new one and sending the request again."
+                )
+                self.update_access_token()
         response.close()
         retry = original.copy()
         retry.headers["Authorization"] = f"Bearer {self.access_token}"

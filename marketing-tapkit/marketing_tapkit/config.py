@@ -17,6 +17,8 @@ from marketing_tapkit.retry import RetryPolicy
 DEFAULT_REQUEST_TIMEOUT = 300
 #: Retries after the first try: 6 tries in all.
 DEFAULT_MAX_RETRIES = 5
+DEFAULT_MAX_CONCURRENT_REQUESTS = 4
+MAX_CONCURRENT_REQUESTS = 16
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,8 @@ class HttpSettings:
     timeout: int
     retry_policy: RetryPolicy
     user_agent: str
+    #: Requests a stream may have in flight at once (pages ahead, files ahead); 1 is one at a time.
+    max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT_REQUESTS
 
     @classmethod
     def from_config(cls, config: t.Mapping[str, t.Any], *, default_user_agent: str) -> HttpSettings:
@@ -36,6 +40,9 @@ class HttpSettings:
             timeout=int(config.get("request_timeout") or DEFAULT_REQUEST_TIMEOUT),
             retry_policy=RetryPolicy(max_tries=max(0, retries) + 1),
             user_agent=str(config.get("user_agent") or default_user_agent),
+            max_concurrent_requests=max(
+                1, int(config.get("max_concurrent_requests") or DEFAULT_MAX_CONCURRENT_REQUESTS)
+            ),
         )
 
 
@@ -57,6 +64,16 @@ def http_setting_properties(*, request_timeout: int = DEFAULT_REQUEST_TIMEOUT) -
             description=(
                 "How many times a request that failed with 429, 5xx, a timeout or a dropped connection is "
                 "retried (with exponential backoff that honours Retry-After) before the sync fails."
+            ),
+        ),
+        th.Property(
+            "max_concurrent_requests",
+            th.IntegerType(minimum=1, maximum=MAX_CONCURRENT_REQUESTS),
+            default=DEFAULT_MAX_CONCURRENT_REQUESTS,
+            title="Maximum concurrent requests",
+            description=(
+                "Pages (and export files) fetched ahead in parallel where the API's paging allows it; records "
+                "are still emitted in page order. 1 fetches one at a time. A 429 halves it for a while."
             ),
         ),
         th.Property(

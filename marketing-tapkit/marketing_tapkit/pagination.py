@@ -15,6 +15,7 @@ if t.TYPE_CHECKING:
     import requests
 
 _DECODED = "_tapkit_decoded_json"
+_TToken = t.TypeVar("_TToken")
 
 
 def decoded_json(response: requests.Response) -> t.Any:
@@ -33,6 +34,21 @@ def decoded_json(response: requests.Response) -> t.Any:
     return cached
 
 
+class PagesAheadPaginator(t.Protocol[_TToken]):
+    """A paginator that knows the next page's token before the current page arrives (page numbers,
+    offsets over full pages), so `KitRESTStream` can fetch pages ahead in parallel."""
+
+    current_value: _TToken
+
+    def token_after(self, token: _TToken) -> _TToken:
+        """The token of the page after the page of `token`, assuming that page is full."""
+        ...
+
+    def has_more(self, response: requests.Response) -> bool:
+        """Whether the collection goes on after this page."""
+        ...
+
+
 class PageNumberUntilShortPaginator(PageNumberPaginator):
     """Page numbers from `start_value`, stopping after a page with fewer than `page_size` records.
 
@@ -48,3 +64,7 @@ class PageNumberUntilShortPaginator(PageNumberPaginator):
     def has_more(self, response: requests.Response) -> bool:
         page = decoded_json(response)
         return isinstance(page, list) and len(page) >= self.page_size
+
+    def token_after(self, token: int) -> int:
+        """Page numbers are known ahead: the next is this one plus one."""
+        return token + 1

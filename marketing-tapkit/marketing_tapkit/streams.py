@@ -7,6 +7,7 @@ call (discovery samples, export jobs and their polls, file listings, presigned d
 
 from __future__ import annotations
 
+import threading
 import typing as t
 from functools import cached_property
 from urllib.parse import urlsplit
@@ -14,8 +15,10 @@ from urllib.parse import urlsplit
 import requests
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.streams.rest import HTTPRequest, PageContext
 from typing_extensions import override
 
+from marketing_tapkit.concurrency import PagesAhead, RateGate
 from marketing_tapkit.config import HttpSettings
 from marketing_tapkit.errors import vendor_message
 from marketing_tapkit.pagination import decoded_json
@@ -29,7 +32,13 @@ if t.TYPE_CHECKING:
     from backoff.types import Details
     from singer_sdk.helpers.types import Context
 
+    from marketing_tapkit.pagination import PagesAheadPaginator
+
 _TToken = t.TypeVar("_TToken")
+
+
+class PagesFinishedError(Exception):
+    """A page past the last was still being fetched (or retried) when the last page arrived."""
 
 
 class KitRESTStream(SDKStream[_TToken]):
@@ -94,7 +103,19 @@ class KitRESTStream(SDKStream[_TToken]):
         session = super().requests_session
         # Session.send() takes its `stream` default from here; the SDK passes no value of its own.
         session.stream = self.stream_response_body
+        if not getattr(session, "kit_pool_sized", False):
+            # One pooled connection per request in flight (requests keeps 10 by default).
+            adapter = requests.adapters.HTTPAdapter(pool_maxsize=max(10, self.http.max_concurrent_requests + 2))
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+            session.kit_pool_sized = True  # type: ignore[attr-defined]
         return session
+
+    @cached_property
+    def rate_gate(self) -> RateGate:
+        """The tap's gate: every request of every stream of the run passes it (429 pauses them all)."""
+        gate = getattr(self.kit_tap, "rate_gate", None)
+        return gate if isinstance(gate, RateGate) else RateGate(self.http.max_concurrent_requests)
 
     # Retries ----------------------------------------------------------------------------------------
 
@@ -135,6 +156,7 @@ class KitRESTStream(SDKStream[_TToken]):
 
     @override
     def validate_response(self, response: requests.Response) -> None:
+        self.rate_gate.observe(response)
         if self.is_tolerated(response):
             self.on_tolerated(response)
             return
@@ -191,6 +213,56 @@ class KitRESTStream(SDKStream[_TToken]):
         if response.status_code == 401:
             return "Check the credentials in the tap's settings."
         return None
+
+    # Pages ------------------------------------------------------------------------------------------
+
+    @override
+    def get_http_request(self, *, page: PageContext[_TToken]) -> HTTPRequest:
+        # One page at a time still waits out a pause that a 429 (or a spent quota) of any stream set.
+        self.rate_gate.wait_until_open()
+        return super().get_http_request(page=page)
+
+    @override
+    def request_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        paginator = self.get_new_paginator()
+        if self.http.max_concurrent_requests <= 1 or not callable(getattr(paginator, "token_after", None)):
+            yield from super().request_records(context)
+            return
+        ahead = t.cast("PagesAheadPaginator[_TToken]", paginator)
+        pages: PagesAhead[_TToken, requests.Response] = PagesAhead(
+            first=ahead.current_value,
+            next_token=ahead.token_after,
+            fetch=lambda token: self.fetch_page(context, token, stop=pages.finished),
+            is_last=lambda response: not ahead.has_more(response),
+            ahead=lambda: self.rate_gate.allowed,
+            name=self.name,
+        )
+        with self.get_http_request_counter() as request_counter:
+            request_counter.with_context(context)
+            for response in pages:
+                request_counter.increment()
+                yield from self.parse_response(response)
+
+    def fetch_page(self, context: Context | None, token: _TToken, *, stop: threading.Event) -> requests.Response:
+        """One page, with the stream's retries (on a worker thread); gives up once `stop` is set."""
+        http_request = self.get_http_request(page=PageContext(stream_context=context, next_page_token=token))
+        payload = "json" if self.payload_as_json else "data"
+        prepared = self.build_prepared_request(
+            method=http_request.method, url=http_request.url, params=http_request.encode_params(),
+            headers=http_request.headers, **{payload: http_request.data},
+        )
+
+        def attempt(request: requests.PreparedRequest, _: Context | None) -> requests.Response:
+            if stop.is_set():
+                raise PagesFinishedError(self.name)
+            with self.rate_gate.slot():
+                response = self.requests_session.send(
+                    request, timeout=self.timeout, allow_redirects=self.allow_redirects
+                )
+            self.validate_response(response)
+            return response
+
+        return self.request_decorator(attempt)(prepared, context)
 
     # Partitions -------------------------------------------------------------------------------------
 
@@ -281,7 +353,9 @@ class KitRESTStream(SDKStream[_TToken]):
                 method=method, url=target, params=params, json=json, data=data,
                 headers={"User-Agent": self.user_agent, **(headers or {})},
             ).prepare()
-        response = self.requests_session.send(prepared, timeout=self.timeout, stream=stream)
+        with self.rate_gate.slot():
+            response = self.requests_session.send(prepared, timeout=self.timeout, stream=stream)
+        self.rate_gate.observe(response)
         if response.status_code in tolerated:
             response.close()
             return None

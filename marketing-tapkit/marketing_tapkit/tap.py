@@ -11,6 +11,7 @@ from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.singerlib import RecordMessage
 from typing_extensions import override
 
+from marketing_tapkit.concurrency import RateGate
 from marketing_tapkit.config import (
     HttpSettings,
     config_error,
@@ -81,3 +82,8 @@ class KitTap(SDKTap):
             raise config_error(" ".join(f"{m}." for m in messages) + " (`strict_settings` is on.)")
         for message in messages:
             self.logger.warning("%s. Set `strict_settings: true` to make this an error.", message)
+
+    @cached_property
+    def rate_gate(self) -> RateGate:
+        """One gate for every request of the run: a 429 on one stream pauses them all."""
+        return RateGate(self.http.max_concurrent_requests)
