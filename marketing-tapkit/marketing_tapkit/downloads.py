@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import os
+import tempfile
 import time
 import typing as t
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import requests
@@ -138,3 +141,70 @@ def presigned_file_rows(
         raise ExpiredURLError(source)
     with contextlib.closing(response):
         yield read_any_records(response_stream(response), source, csv_options=csv_options)
+
+
+class FilesAhead:
+    """The files of one export job, downloaded to temporary files ahead of the parser, a few at a time.
+
+    While file `i` is parsed, files `i+1 .. i+ahead` download on worker threads, each streamed to disk
+    in chunks (memory stays flat; disk holds at most `ahead + 1` files). `download(index, sink)` writes
+    one file's bytes to `sink` (its own URL, auth and errors: `ExpiredURLError` for an expired URL).
+    The first `open(i)` takes the file downloaded ahead; a later `open(i)` (after a parse failure, a
+    damaged or cut file) downloads it again, so `ResumableRows` can use `open` as its opener.
+    """
+
+    def __init__(self, *, count: int, download: Callable[[int, t.BinaryIO], None], ahead: int, name: str) -> None:
+        self.count = count
+        self._download = download
+        self._ahead = max(0, ahead)
+        self._pool = ThreadPoolExecutor(max_workers=max(1, self._ahead), thread_name_prefix=f"{name}-files")
+        self._pending: dict[int, Future[str]] = {}
+        self._directory = tempfile.TemporaryDirectory(prefix=f"{name}-")
+
+    def __enter__(self) -> FilesAhead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the downloads ahead and delete every temporary file."""
+        for future in self._pending.values():
+            future.cancel()
+        self._pool.shutdown(wait=True)
+        self._pending.clear()
+        self._directory.cleanup()
+
+    @contextlib.contextmanager
+    def open(self, index: int) -> Iterator[t.BinaryIO]:
+        """File `index` as a binary file on disk (waiting for its download), deleted once read."""
+        future = self._pending.pop(index, None) or self._submit(index)
+        for following in range(index + 1, min(self.count, index + 1 + self._ahead)):
+            if following not in self._pending:
+                self._pending[following] = self._submit(following)
+        path = future.result()
+        try:
+            with open(path, "rb") as file:
+                yield file
+        finally:
+            os.unlink(path)
+
+    def _submit(self, index: int) -> Future[str]:
+        return self._pool.submit(self._fetch, index)
+
+    def _fetch(self, index: int) -> str:
+        sink = tempfile.NamedTemporaryFile(dir=self._directory.name, suffix=f".{index}", delete=False)  # noqa: SIM115
+        try:
+            with sink:
+                self._download(index, t.cast("t.BinaryIO", sink))
+        except BaseException:
+            os.unlink(sink.name)
+            raise
+        return sink.name
+
+
+def copy_body(response: requests.Response, sink: t.BinaryIO, chunk_bytes: int = 1 << 20) -> None:
+    """Stream a response's raw bytes (content encodings undone, gzip files kept) into `sink`."""
+    with contextlib.closing(response):
+        for chunk in response.raw.stream(chunk_bytes, decode_content=True):
+            sink.write(chunk)
