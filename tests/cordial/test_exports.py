@@ -39,7 +39,7 @@ def test_export_mode_through_sftp_reads_every_part_file(cordial):
 
     assert result.returncode == 0, result.stderr[-2000:]
     assert len(set(ids(result.records("contact_activities")))) == 95
-    written = sorted((box.emulator.sftp.root / "exports").iterdir())
+    written = sorted((box.emulator.destinations.sftp.root / "exports").iterdir())
     assert len(written) == 1 and written[0].name.endswith(".json.gz")
     assert gzip.decompress(written[0].read_bytes()).count(b"\n") == 95
 
