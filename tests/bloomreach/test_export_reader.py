@@ -6,9 +6,9 @@ import gzip
 import io
 
 import pytest
+from marketing_tapkit.readers import MalformedInputError, TruncatedInputError
 from tap_bloomreach.export_reader import read_export
 from tap_bloomreach.export_table import ExportColumn, ExportRefusedError
-from marketing_tapkit.readers import MalformedInputError, TruncatedInputError
 
 
 def _read(body: bytes) -> tuple[str, list[ExportColumn], list[list]]:

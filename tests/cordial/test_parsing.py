@@ -11,6 +11,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 import requests
+from marketing_tapkit.errors import vendor_message
 from tap_cordial.audience_trends import unpivot
 from tap_cordial.client import is_record_not_found, normalize_value, parse_cordial_time
 from tap_cordial.contacts import (
@@ -21,7 +22,6 @@ from tap_cordial.contacts import (
 )
 from tap_cordial.exports import read_rows
 from tap_cordial.streams import OrdersStream, ProductsStream
-from marketing_tapkit.errors import vendor_message
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "cordial"
 FIXTURE_FILES = sorted(FIXTURES.glob("*.json"))

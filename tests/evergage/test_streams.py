@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from tap_evergage.client import attributes_as_object
 from marketing_tapkit.errors import vendor_message
+from tap_evergage.client import attributes_as_object
 
 from sandbox.evergage import EvergageEmulator
 from tests.support import Admin, discover, run_tap, select_streams

@@ -10,12 +10,12 @@ from pathlib import Path
 import jsonschema
 import pytest
 import requests
+from marketing_tapkit.readers import open_decompressed
 from tap_sitecore_cdp.auth import token_error_message
 from tap_sitecore_cdp.client import CollectionPaginator, base_url_from_config, describe_error, error_text
 from tap_sitecore_cdp.exports import CSVOptions, ExportProgress, detect_delimiter, finished_jobs, read_rows
 from tap_sitecore_cdp.schemas import GUEST_PROPERTIES, infer_properties
 from tap_sitecore_cdp.streams.guests import extension_items, extension_record, guest_record, ref_from_href
-from marketing_tapkit.readers import open_decompressed
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "sitecore-cdp"
 
