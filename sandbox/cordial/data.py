@@ -14,7 +14,7 @@ import typing as t
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 
-from sandbox.framework import HTTPError, stable_hash
+from sandbox.framework import GeneratedData, HTTPError, stable_hash
 
 # Fixed anchors keep the data deterministic (the same seed serves the same bytes on every run).
 CONTACTS_START = int(datetime(2023, 1, 1, tzinfo=UTC).timestamp())
@@ -64,19 +64,12 @@ def object_id(*parts: object) -> str:
     return f"{stable_hash(*parts, 'a'):016x}{stable_hash(*parts, 'b') % 16**8:08x}"
 
 
-class CordialData:
+class CordialData(GeneratedData):
     """Generators for every collection, parameterised by the emulator's settings."""
-
-    def __init__(self, settings: dict[str, t.Any]) -> None:
-        self.settings = settings
-
-    @property
-    def seed(self) -> int:
-        return int(self.settings["seed"])
 
     def count(self, collection: str, default_factor: float = 1.0) -> int:
         value = self.settings.get(collection)
-        return int(value) if value is not None else int(int(self.settings["scale"]) * default_factor)
+        return int(value) if value is not None else int(self.scale * default_factor)
 
     # Account set-up -------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typing as t
 
-from sandbox.framework import stable_hash
+from sandbox.framework import GeneratedData, stable_hash
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -29,18 +29,11 @@ AUDIT_ACTIONS = [
 TIME_ZONES = ["America/New_York", "Europe/London", "Asia/Tokyo"]
 
 
-class EvergageData:
+class EvergageData(GeneratedData):
     """Users, accounts, segments and audit events for one set of emulator settings."""
 
-    def __init__(self, settings: dict[str, t.Any]) -> None:
-        self.settings = settings
-
-    @property
-    def seed(self) -> int:
-        return int(self.settings["seed"])
-
     def dataset_size(self, dataset: dict[str, t.Any]) -> int:
-        return int(dataset.get("scale", self.settings["scale"]))
+        return int(dataset.get("scale", self.scale))
 
     def user(self, dataset: str, index: int, *, updated: bool = False) -> dict[str, t.Any]:
         """User `index` of `dataset`; `updated` is the copy re-served after it changed mid-export."""
@@ -139,7 +132,7 @@ class EvergageData:
 
     def audit_events(self, now_ms: int) -> list[dict[str, t.Any]]:
         """Audit events over the last 60 days (the oldest ten days are beyond the API's reach)."""
-        count = int(self.settings.get("audit_events") or self.settings["scale"])
+        count = int(self.settings.get("audit_events") or self.scale)
         today = now_ms - now_ms % DAY_MS
         events = []
         for index in range(count):

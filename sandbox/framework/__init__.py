@@ -4,8 +4,8 @@
 - `messages`: `Request`, `Response`, `HTTPError`;
 - `faults`: `Fault`, `FaultPlan` (the misbehaviour tests inject);
 - `server`: `RunningEmulator`, the real HTTP/1.1 server on loopback an emulator runs in;
-- `bodies`: `stable_hash` for generated data, `json_bytes`, `json_array_stream`, `json_lines`, `csv_body`
-  (the one CSV writer), `chunked`;
+- `bodies`: `GeneratedData` and `stable_hash` for generated data; `json_bytes`, `json_array_stream`,
+  `json_lines`, `csv_body` (the one CSV writer) and `chunked` for bodies;
 - `objectstores`: real S3 and SFTP servers for export destinations (imported on its own: it needs
   moto and asyncssh).
 
@@ -15,6 +15,7 @@ millions costs no memory and two runs with the same seed serve the same bytes.
 
 from sandbox.framework.bodies import (
     CHUNK_TARGET,
+    GeneratedData,
     chunked,
     csv_body,
     json_array_stream,
@@ -34,6 +35,7 @@ __all__ = [
     "Emulator",
     "Fault",
     "FaultPlan",
+    "GeneratedData",
     "HTTPError",
     "Request",
     "Response",

@@ -29,6 +29,27 @@ def stable_hash(*parts: object) -> int:
     return int.from_bytes(digest, "big")
 
 
+class Seeded:
+    """Something that reads `seed` and `scale` from its `settings` (an emulator, or its generators)."""
+
+    settings: dict[str, t.Any]
+
+    @property
+    def seed(self) -> int:
+        return int(self.settings["seed"])
+
+    @property
+    def scale(self) -> int:
+        return int(self.settings["scale"])
+
+
+class GeneratedData(Seeded):
+    """Base of a vendor's record generators: they read the emulator's live settings (seed, scale, ...)."""
+
+    def __init__(self, settings: dict[str, t.Any]) -> None:
+        self.settings = settings
+
+
 _JSON_ENCODER = msgspec.json.Encoder()
 
 

@@ -21,7 +21,7 @@ from collections import Counter
 from http import HTTPStatus
 from urllib.parse import urlencode
 
-from sandbox.framework.bodies import stable_hash
+from sandbox.framework.bodies import Seeded, stable_hash
 from sandbox.framework.faults import FaultPlan
 from sandbox.framework.messages import HTTPError, Request, Response
 
@@ -45,7 +45,7 @@ def route(method: str, pattern: str) -> Callable[[RouteHandler], RouteHandler]:
     return decorate
 
 
-class Emulator:
+class Emulator(Seeded):
     """Base class of a vendor emulator: routes, settings, faults, request counts, presigned URLs."""
 
     #: Name used on the command line (`--vendor`) and in printed URLs.
@@ -71,14 +71,6 @@ class Emulator:
                 self._routes.append((method, re.compile(pattern), getattr(self, name)))
 
     # Settings -------------------------------------------------------------------------------------
-
-    @property
-    def seed(self) -> int:
-        return int(self.settings["seed"])
-
-    @property
-    def scale(self) -> int:
-        return int(self.settings["scale"])
 
     def update_settings(self, changes: dict[str, t.Any]) -> None:
         """Merge `changes` into the settings (the admin route calls this between tap runs)."""
