@@ -13,8 +13,8 @@ import typing as t
 from dataclasses import dataclass, field
 
 from sandbox.bloomreach import BloomreachEmulator
-from sandbox.bloomreach_data import CustomerData
-from sandbox.cordial_data import CordialData, object_id
+from sandbox.bloomreach.data import CustomerData
+from sandbox.cordial.data import CordialData, object_id
 from sandbox.evergage import EvergageEmulator
 from sandbox.framework import Emulator, RunningEmulator
 from sandbox.sitecore_cdp import SitecoreCDPEmulator
@@ -70,9 +70,9 @@ class TapProfile:
 
 def _evergage_rows(settings: dict[str, t.Any]) -> dict[str, int]:
     emulator = EvergageEmulator(**settings)
-    users = sum(emulator.dataset_size(d) for d in emulator.settings["datasets"])
+    users = sum(emulator.data.dataset_size(d) for d in emulator.settings["datasets"])
     members = sum(
-        sum(emulator._is_member(d["name"], segment, i) for i in range(emulator.dataset_size(d)))
+        sum(emulator.data.is_member(d["name"], segment, i) for i in range(emulator.data.dataset_size(d)))
         for d in emulator.settings["datasets"]
         for segment in emulator.settings["segments"][:2]
     )
@@ -100,9 +100,9 @@ EVERGAGE = TapProfile(
 def _evergage_keys(settings: dict[str, t.Any]) -> set[tuple[t.Any, ...]]:
     emulator = EvergageEmulator(**settings)
     return {
-        (dataset["name"], emulator.user(dataset["name"], i)["name"])
+        (dataset["name"], emulator.data.user(dataset["name"], i)["name"])
         for dataset in emulator.settings["datasets"]
-        for i in range(emulator.dataset_size(dataset))
+        for i in range(emulator.data.dataset_size(dataset))
     }
 
 

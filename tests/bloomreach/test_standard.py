@@ -1,31 +1,25 @@
-"""The Singer SDK's standard tap tests, against the emulator over HTTP.
-
-The SDK builds its test class when this module is imported (it discovers the streams to parametrise
-the tests), so the emulator starts at import, on a free port, and stops when the module's tests end.
-"""
+"""The Singer SDK's standard tap tests, against the Bloomreach emulator (see `tests.standard`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import typing as t
 
-import pytest
-from singer_sdk.testing import get_tap_test_class
 from tap_bloomreach.tap import TapBloomreach
 
 from tests.bloomreach.conftest import SEGMENTATION_ID, tap_config
-from tests.support import start_emulator
+from tests.standard import standard_test_class
 
-_SERVER = start_emulator("bloomreach", scale=40, catalogs=[
+if t.TYPE_CHECKING:
+    from sandbox.framework import RunningEmulator
+
+SETTINGS = {"scale": 40, "catalogs": [
     {"id": "5b69de5bc0e6a1000e7f0b51", "name": "products", "item_prefix": "sku", "size": 1200,
      "categories": 8, "brands": 5},
-])
-
-TestTapBloomreach = get_tap_test_class(
-    TapBloomreach, config=tap_config(_SERVER, analysis_ids=[SEGMENTATION_ID]),
-)
+]}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _stop_emulator() -> Iterator[None]:
-    yield
-    _SERVER.stop()
+def config_for(server: RunningEmulator) -> dict[str, t.Any]:
+    return tap_config(server, analysis_ids=[SEGMENTATION_ID])
+
+
+TestTapBloomreach = standard_test_class(TapBloomreach, "bloomreach", SETTINGS, config_for)

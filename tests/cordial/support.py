@@ -52,8 +52,8 @@ class CordialSandbox:
                 "password": password, "path": "exports"}
 
     def s3_keys(self, prefix: str) -> list[str]:
-        assert self.emulator.s3 is not None
-        listing = self.emulator.s3.client().list_objects_v2(Bucket="cordial-exports", Prefix=prefix)
+        assert self.emulator.destinations.s3 is not None
+        listing = self.emulator.destinations.s3.client().list_objects_v2(Bucket="cordial-exports", Prefix=prefix)
         return [item["Key"] for item in listing.get("Contents", [])]
 
 

@@ -1,23 +1,25 @@
-"""The Meltano SDK's standard tap tests, against an emulator (with its S3 server) started for this module."""
+"""The Meltano SDK's standard tap tests, against the Cordial emulator and its S3 server (see `tests.standard`)."""
 
 from __future__ import annotations
 
-import atexit
+import typing as t
 
-from singer_sdk.testing import get_tap_test_class
 from tap_cordial.tap import TapCordial
 
 from tests.cordial.support import CordialSandbox
-from tests.support import start_emulator
+from tests.standard import standard_test_class
 
-# The SDK builds the test class at import time and discovers streams then, so the emulator starts here.
-_SANDBOX = CordialSandbox(start_emulator("cordial", scale=20, **CordialSandbox.FAST_JOBS))
-atexit.register(_SANDBOX.server.stop)
+if t.TYPE_CHECKING:
+    from sandbox.framework import RunningEmulator
 
-TestTapCordial = get_tap_test_class(
-    TapCordial,
-    config=_SANDBOX.config(
-        audiences=["vip-customers", "engaged-30d"],
-        export_destination=_SANDBOX.s3_destination("standard-tests"),
-    ),
-)
+SETTINGS = {"scale": 20, **CordialSandbox.FAST_JOBS}
+
+
+def config_for(server: RunningEmulator) -> dict[str, t.Any]:
+    sandbox = CordialSandbox(server)
+    return sandbox.config(
+        audiences=["vip-customers", "engaged-30d"], export_destination=sandbox.s3_destination("standard-tests"),
+    )
+
+
+TestTapCordial = standard_test_class(TapCordial, "cordial", SETTINGS, config_for)

@@ -27,21 +27,21 @@ def test_meltano_run_loads_every_user_once_with_the_later_duplicate_winning(emul
     assert done.returncode == 0, done.stderr[-5000:]
 
     served = EvergageEmulator(scale=SCALE, duplicates=[999])
-    sizes = {d["name"]: served.dataset_size(d) for d in served.settings["datasets"]}
+    sizes = {d["name"]: served.data.dataset_size(d) for d in served.settings["datasets"]}
     with duckdb.connect(str(warehouse), read_only=True) as db:
         counts = dict(db.sql("select dataset, count(*) from tap_evergage.users group by 1").fetchall())
         assert counts == sizes, "every user of every dataset, each once"
         assert db.sql("select count(*) from (select dataset, name from tap_evergage.users "
                       "group by 1, 2 having count(*) > 1)").fetchone() == (0,)
 
-        changed = served.user("engage", 999, updated=True)
+        changed = served.data.user("engage", 999, updated=True)
         row = db.sql(
             "select totalactions, epoch_ms(lastactivity) from tap_evergage.users "
             "where dataset = 'engage' and name = ?", params=[changed["name"]],
         ).fetchone()
         assert row == (changed["totalActions"], changed["lastActivity"]), "the later copy is current"
 
-        sample = served.user("mobile", 7)
+        sample = served.data.user("mobile", 7)
         got = db.sql(
             "select displayname, emailaddress, engagementscore, json_extract_string(attributes, '$.tier') "
             "from tap_evergage.users where dataset = 'mobile' and name = ?", params=[sample["name"]],
@@ -52,7 +52,7 @@ def test_meltano_run_loads_every_user_once_with_the_later_duplicate_winning(emul
         members = dict(db.sql("select segment, count(*) from tap_evergage.segment_members "
                               "where dataset = 'engage' group by 1").fetchall())
         for segment in served.settings["segments"][:2]:
-            expected = sum(served._is_member("engage", segment, i) for i in range(SCALE))
+            expected = sum(served.data.is_member("engage", segment, i) for i in range(SCALE))
             assert members[segment["name"]] == expected
 
     # A second run is a full refresh of the profiles (the API has no change filter) and adds nothing twice.
@@ -82,7 +82,7 @@ def test_stream_maps_hash_emails_and_flattening_makes_attribute_columns(emulator
     done = meltano("run", "tap-evergage", "target-duckdb", env=env)
     assert done.returncode == 0, done.stderr[-5000:]
     served = EvergageEmulator(scale=40, duplicates=[])
-    user = served.user("engage", 5)
+    user = served.data.user("engage", 5)
     with duckdb.connect(str(warehouse), read_only=True) as db:
         row = db.sql(
             "select emailaddress, attributes__tier from tap_evergage.users where dataset = 'engage' and name = ?",

@@ -81,8 +81,8 @@ def test_segment_members_are_partitioned_by_dataset_and_segment(emulator) -> Non
     for segment_ref, segment in (("High Value", emulated.settings["segments"][0]),
                                  ("sgCR002", emulated.settings["segments"][1])):
         expected = {
-            emulated.user("engage", i)["name"] for i in range(60)
-            if emulated._is_member("engage", segment, i)
+            emulated.data.user("engage", i)["name"] for i in range(60)
+            if emulated.data.is_member("engage", segment, i)
         }
         got = {m["name"] for m in members if m["segment"] == segment_ref}
         assert got == expected
@@ -93,7 +93,7 @@ def test_segment_members_are_partitioned_by_dataset_and_segment(emulator) -> Non
 def test_epoch_milliseconds_become_utc_date_times(emulator) -> None:
     server = emulator("evergage", scale=3, duplicates=[])
     run = sync(server.base_url, "users")
-    raw = EvergageEmulator(scale=3).user("engage", 0)
+    raw = EvergageEmulator(scale=3).data.user("engage", 0)
     first = run.records("users")[0]
     assert first["firstActivity"].startswith("20") and first["firstActivity"].endswith("+00:00")
     assert datetime.fromisoformat(first["firstActivity"]).timestamp() * 1000 == pytest.approx(raw["firstActivity"])

@@ -108,8 +108,8 @@ def test_request_counts_and_settings_are_exposed_to_tests(tiny) -> None:
 
 
 def test_generated_data_is_deterministic_across_instances() -> None:
-    assert EvergageEmulator(seed=1).user("engage", 5) == EvergageEmulator(seed=1).user("engage", 5)
-    assert EvergageEmulator(seed=1).user("engage", 5) != EvergageEmulator(seed=2).user("engage", 5)
+    assert EvergageEmulator(seed=1).data.user("engage", 5) == EvergageEmulator(seed=1).data.user("engage", 5)
+    assert EvergageEmulator(seed=1).data.user("engage", 5) != EvergageEmulator(seed=2).data.user("engage", 5)
 
 
 def test_a_deep_page_of_a_million_users_costs_one_page_of_work() -> None:

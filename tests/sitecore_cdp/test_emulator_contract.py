@@ -11,7 +11,7 @@ import requests
 from openapi_core import Config, OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
 
-from sandbox import sitecore_cdp_data as data
+from sandbox.sitecore_cdp import data
 from tests.sitecore_cdp.helpers import BASIC, OAUTH
 from tests.support import start_emulator
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sandbox import sitecore_cdp_data as data
-from sandbox.sitecore_cdp import SitecoreCDPEmulator
+from sandbox.sitecore_cdp import SitecoreCDPEmulator, data
 from tests.sitecore_cdp.helpers import BASIC, GUESTS_ROUTE, OAUTH, TAP, config_for, selected, sync
 from tests.support import Admin, run_tap
 

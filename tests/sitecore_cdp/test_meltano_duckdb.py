@@ -7,8 +7,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from sandbox import sitecore_cdp_data as data
-from sandbox.sitecore_cdp import SitecoreCDPEmulator
+from sandbox.sitecore_cdp import SitecoreCDPEmulator, data
 from tests.sitecore_cdp.helpers import expected_keys
 from tests.support import meltano
 

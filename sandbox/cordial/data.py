@@ -4,18 +4,17 @@ Shapes follow the recorded v1 traffic and the v2 Swagger (spec cordial.md §9.1)
 ids, date-times as `2018-08-07T18:47:35+0000`, custom contact attributes as top-level keys, PHP's
 empty-array-for-empty-object (`"attr": []`), numbers sent as strings in product variants (`"qty": "10"`).
 
-Collections are ordered by time (index order), so a time filter maps to an index range by bisection
-and a deep page costs nothing to find.
+Collections are ordered by time (index order), so that a time filter maps to an index range
+(`sandbox.cordial.filters`).
 """
 
 from __future__ import annotations
 
-import bisect
 import typing as t
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 
-from sandbox.framework import stable_hash
+from sandbox.framework import GeneratedData, HTTPError, stable_hash
 
 # Fixed anchors keep the data deterministic (the same seed serves the same bytes on every run).
 CONTACTS_START = int(datetime(2023, 1, 1, tzinfo=UTC).timestamp())
@@ -33,6 +32,7 @@ FIRST_NAMES = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances",
 LAST_NAMES = ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson"]
 CATEGORIES = ["shoes", "bags", "outerwear", "accessories", "kids", "home"]
 CITIES = [("San Diego", "CA", "92101"), ("Austin", "TX", "73301"), ("Brooklyn", "NY", "11201")]
+HISTORY_JOB_NAMES = ["ImportContacts", "ExportContacts", "SendBatchMessage", "ExportEvents", "ImportOrders"]
 PRODUCT_NAMES = ["Boyshort", "Boxer", "Trunk", "Bikini", "Cheeky Brief", "Bralette", "Sock"]
 
 DEFAULT_ATTRIBUTES: list[dict[str, t.Any]] = [
@@ -59,55 +59,17 @@ def cordial_time(epoch_seconds: float) -> str:
     return datetime.fromtimestamp(int(epoch_seconds), tz=UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
 
 
-def parse_filter_time(value: str) -> float | None:
-    """A filter value as epoch seconds; None if it is not a time Cordial would accept (→ 422)."""
-    text = value.strip().replace(" ", "T")
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    if len(text) >= 5 and text[-5] in "+-" and text[-4:].isdigit():
-        text = f"{text[:-2]}:{text[-2:]}"
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
-
-
 def object_id(*parts: object) -> str:
     """A 24-hex Mongo-style id, stable for `parts`."""
     return f"{stable_hash(*parts, 'a'):016x}{stable_hash(*parts, 'b') % 16**8:08x}"
 
 
-def index_range(
-    count: int, time_of: t.Callable[[int], float], low: float | None, low_inclusive: bool, *,
-    high: float | None, high_inclusive: bool,
-) -> range:
-    """The indexes whose time lies within the bounds, for a collection ordered by time."""
-    start, stop = 0, count
-    if low is not None:
-        finder = bisect.bisect_left if low_inclusive else bisect.bisect_right
-        start = finder(range(count), low, key=time_of)
-    if high is not None:
-        finder = bisect.bisect_right if high_inclusive else bisect.bisect_left
-        stop = finder(range(count), high, key=time_of)
-    return range(start, max(start, stop))
-
-
-class CordialData:
+class CordialData(GeneratedData):
     """Generators for every collection, parameterised by the emulator's settings."""
-
-    def __init__(self, settings: dict[str, t.Any]) -> None:
-        self.settings = settings
-
-    @property
-    def seed(self) -> int:
-        return int(self.settings["seed"])
 
     def count(self, collection: str, default_factor: float = 1.0) -> int:
         value = self.settings.get(collection)
-        return int(value) if value is not None else int(int(self.settings["scale"]) * default_factor)
+        return int(value) if value is not None else int(self.scale * default_factor)
 
     # Account set-up -------------------------------------------------------------------------------
 
@@ -321,6 +283,20 @@ class CordialData:
             record.update({"city": city, "state": state, "visits": h % 40})
         return record
 
+    # Audiences ------------------------------------------------------------------------------------
+
+    def find_audience(self, name: str) -> dict[str, t.Any] | None:
+        return next((a for a in self.settings.get("audiences", []) if a["name"] == name), None)
+
+    def audience(self, name: str) -> dict[str, t.Any]:
+        """The audience called `name`, or Cordial's 400 for an unknown one."""
+        if (audience := self.find_audience(name)) is None:
+            raise HTTPError(400, f"Audience with name: '{name}' does not exist.")
+        return audience
+
+    def in_audience(self, audience: str, index: int) -> bool:
+        return stable_hash(self.seed, "audience-member", audience, index) % 2 == 0
+
     # Audience trends ------------------------------------------------------------------------------
 
     def audience_count(self, audience: str, day: date) -> int:
@@ -330,3 +306,27 @@ class CordialData:
     @staticmethod
     def days(start: date, end: date) -> list[date]:
         return [start + timedelta(days=n) for n in range((end - start).days + 1)]
+
+    # Jobs -----------------------------------------------------------------------------------------
+
+    def history_jobs(self, today: datetime) -> list[dict[str, t.Any]]:
+        """The account's past jobs (setting `job_history`), one every six hours up to `today`."""
+        history = []
+        total = int(self.settings.get("job_history") or 0)
+        for index in range(total):
+            h = stable_hash(self.seed, "job", index)
+            start = today - timedelta(hours=6 * (total - index))
+            failed = h % 9 == 0
+            history.append({
+                "_id": object_id(self.seed, "job", index),
+                "jobName": HISTORY_JOB_NAMES[h % len(HISTORY_JOB_NAMES)],
+                "status": "Failed" if failed else "Done",
+                "totalItems": h % 5000,
+                "completedItems": (h % 5000) // (2 if failed else 1),
+                "times": {"start": cordial_time(start.timestamp()),
+                          "end": cordial_time(start.timestamp() + 60 + h % 600)},
+                "metadata": {"name": f"job-{index}"},
+                "result": {"totalRecords": h % 5000, "inserted": h % 100, "updated": h % 4000, "rejected": 0,
+                           "error": 0, "ignored": 0},
+            })
+        return history

@@ -1,4 +1,4 @@
-"""Emulator of the Bloomreach Engagement (ex-Exponea) read API (spec: shared/specs/bloomreach.md).
+"""Routes of the Bloomreach Engagement (ex-Exponea) read API (spec: shared/specs/bloomreach.md).
 
 What it implements, with the spec section it follows:
 - Private access with HTTP Basic (API key id : secret): a missing header is 401 `Access key not provided`,
@@ -26,18 +26,14 @@ What it implements, with the spec section it follows:
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import typing as t
-import zoneinfo
 from http import HTTPStatus
 
 from typing_extensions import override
 
-from sandbox.bloomreach_data import (
+from sandbox.bloomreach.data import (
     CONSENT_CATEGORIES,
-    Column,
     CustomerData,
     catalog_fields,
     catalog_item,
@@ -45,19 +41,8 @@ from sandbox.bloomreach_data import (
     matches_query,
     sort_key,
 )
-from sandbox.framework import (
-    Emulator,
-    HTTPError,
-    Request,
-    Response,
-    chunked,
-    json_bytes,
-    route,
-    stable_hash,
-)
-
-if t.TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+from sandbox.bloomreach.exports import analysis_export, customers_export
+from sandbox.framework import Emulator, HTTPError, Request, Response, route
 
 PROJECT = r"/data/v2/projects/(?P<token>[^/]+)"
 EXPORT_CUSTOMERS = "GDPR > Export customers"
@@ -76,8 +61,6 @@ NO_PERMISSION_MESSAGES = {
     CATALOG_ITEM: "No permission to get catalog item",
 }
 CATALOG_ITEMS_REACH = 1001  # count + skip may not exceed this (spec §6.3)
-EXPORT_FORMATS = ("csv", "table_json", "native_json")
-ATTRIBUTE_KINDS = ("id", "property", "segmentation", "expression", "aggregate", "prediction")
 NOT_FOUND_HTML = (
     "<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n"
     "<p>The requested URL was not found on the server. If you entered the URL manually please check "
@@ -176,74 +159,7 @@ class BloomreachEmulator(Emulator):
     @route("POST", PROJECT + r"/customers/export")
     def export_customers(self, request: Request, token: str) -> Response:
         body = self._authorize(request, token, EXPORT_CUSTOMERS)
-        export_format = body.get("format")
-        if export_format not in EXPORT_FORMATS:
-            raise HTTPError(400, "format must be one of csv, table_json", shape="errors")
-        _check_timezone(body.get("timezone"))
-        if body.get("execution_time") is not None and not isinstance(body["execution_time"], int):
-            raise HTTPError(400, "execution_time must be a unix timestamp in seconds", shape="errors")
-        data = self.data
-        columns = self._columns(data, body.get("attributes"))
-        segment = self._segment_filter(body.get("filter"))
-        rows = data.rows(columns, segment)
-        if export_format == "native_json":
-            fields = json_bytes([c.descriptor() for c in columns])
-            pieces = self._json_document(b'"fields":' + fields, b'"data":', rows)
-            return Response.stream(chunked(pieces), "application/json")
-        header = [self._header_name(c) for c in columns]
-        if export_format == "table_json":
-            pieces = self._json_document(b'"header":' + json_bytes(header), b'"rows":', rows)
-            return Response.stream(chunked(pieces), "application/json")
-        return Response.stream(chunked(_csv_lines(header, rows)), "text/csv; charset=utf-8")
-
-    def _header_name(self, column: Column) -> str:
-        return f"{column.kind}.{column.name}" if self.settings.get("table_header") == "qualified" else column.name
-
-    def _json_document(self, descriptor: bytes, rows_key: bytes, rows: Iterable[list[t.Any]]) -> Iterator[bytes]:
-        """`{"success":true, <descriptor>, <rows_key>[...]}`, the rows written one by one."""
-        rows_first = self.settings.get("json_key_order") == "data_first"
-        yield b"{" + (rows_key if rows_first else b'"success":true,' + descriptor + b"," + rows_key) + b"["
-        first = True
-        for row in rows:
-            yield json_bytes(row) if first else b"," + json_bytes(row)
-            first = False
-        yield b"]," + descriptor + b',"success":true}' if rows_first else b"]}"
-
-    @staticmethod
-    def _columns(data: CustomerData, attributes: t.Any) -> list[Column]:
-        if attributes is None:
-            return data.default_columns()
-        kind = attributes.get("type", "properties_and_ids") if isinstance(attributes, dict) else None
-        if kind == "properties_and_ids":
-            return data.default_columns()
-        if kind != "some":
-            raise HTTPError(400, "attributes.type must be one of properties_and_ids, some", shape="errors")
-        columns = []
-        for item in attributes.get("list") or []:
-            item_kind = item.get("type") if isinstance(item, dict) else None
-            key = "property" if item_kind == "property" else "id"
-            if item_kind not in ATTRIBUTE_KINDS or not isinstance(item.get(key), str):
-                raise HTTPError(400, f"Attribute {json.dumps(item)} is not properly defined", shape="errors")
-            columns.append(Column(item_kind, item[key]))
-        if not columns:
-            raise HTTPError(400, "attributes.list must not be empty", shape="errors")
-        return columns
-
-    def _segment_filter(self, export_filter: t.Any) -> tuple[str, int] | None:
-        if export_filter is None or (isinstance(export_filter, dict) and export_filter.get("type", "all") == "all"):
-            return None
-        if not isinstance(export_filter, dict) or export_filter.get("type") != "segment":
-            raise HTTPError(400, "filter.type must be one of all, segment", shape="errors")
-        segmentation_id = export_filter.get("segmentation_id")
-        segmentation = next((s for s in self.settings["segmentations"] if s["id"] == segmentation_id), None)
-        if segmentation is None:
-            # An invalid request answered with HTTP 200 and success: false (spec §3.3).
-            raise HTTPError(200, f"Segmentation {segmentation_id} does not exist")
-        index = export_filter.get("segment_index")
-        if not isinstance(index, int) or not -1 <= index < len(segmentation["segments"]):
-            raise HTTPError(400, f"segment_index must be -1 or 0..{len(segmentation['segments']) - 1}",
-                            shape="errors")
-        return str(segmentation_id), index
+        return customers_export(self.settings, self.data, body)
 
     @route("POST", PROJECT + r"/customers/export-one")
     def export_one(self, request: Request, token: str) -> Response:
@@ -325,67 +241,10 @@ class BloomreachEmulator(Emulator):
     @route("POST", PROJECT + r"/analyses/(?P<kind>segmentation|report|funnel)")
     def analysis(self, request: Request, token: str, kind: str) -> Response:
         body = self._authorize(request, token, EXPORT_ANALYSES)
-        if body.get("format") not in {"csv", "table_json"}:
-            raise HTTPError(400, "format must be one of csv, table_json", shape="errors")
-        _check_timezone(body.get("timezone"))
-        analysis_id = body.get("analysis_id")
-        name, header, rows = self._analysis_table(kind, analysis_id)
-        if body["format"] == "csv":
-            return Response.stream(chunked(_csv_lines(header, iter(rows))), "text/csv; charset=utf-8")
-        return Response.json({"success": True, "name": name, "header": header, "rows": rows})
+        return analysis_export(self.settings, kind, body, self.segment_sizes)
 
-    def _analysis_table(self, kind: str, analysis_id: t.Any) -> tuple[str, list[str], list[list[t.Any]]]:
-        if kind == "segmentation":
-            segmentation = next((s for s in self.settings["segmentations"] if s["id"] == analysis_id), None)
-            if segmentation is None:
-                raise HTTPError(400, f"Analysis {analysis_id} does not exist", shape="errors")
-            sizes = self._segment_sizes.get(analysis_id) or self.data.segment_sizes(analysis_id)
-            self._segment_sizes[analysis_id] = sizes
-            rows = []
-            for position, (segment, size) in enumerate(zip(segmentation["segments"], sizes, strict=True)):
-                purchases = size * 2 + stable_hash(self.seed, analysis_id, position) % 7
-                average = round(20 + stable_hash(self.seed, analysis_id, "avg", position) % 8000 / 100, 3)
-                rows.append([segment, purchases, average if size else None, size])
-            header = ["segment", "count(purchase)", "avg(purchase.total_price)", "#"]
-            return segmentation["name"], header, rows
-        analyses = self.settings["reports" if kind == "report" else "funnels"]
-        analysis = next((a for a in analyses if a["id"] == analysis_id), None)
-        if analysis is None:
-            raise HTTPError(400, f"Analysis {analysis_id} does not exist", shape="errors")
-        if kind == "report":
-            return analysis["name"], ["cookie id", "count(customer)"], [["test1", 1], ["test2", 2]]
-        header = ["serie", "step 1 first_session count", "step 2 session_start count",
-                  "step 2 session_start duration from previous"]
-        return analysis["name"], header, [["Total", 2, 1, 435764.1615576744], ["Foo", 1, 1, 435764.1615576744]]
-
-
-def _check_timezone(name: t.Any) -> None:
-    if name is None:
-        return
-    try:
-        zoneinfo.ZoneInfo(str(name))
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise HTTPError(400, f"Invalid timezone {name}", shape="errors") from None
-
-
-def _csv_cell(value: t.Any) -> t.Any:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list | dict):
-        return json.dumps(value, separators=(",", ":"))  # soft ids (lists) as JSON text (GUESSED)
-    return value
-
-
-def _csv_lines(header: list[str], rows: Iterator[list[t.Any]]) -> Iterator[bytes]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow([_csv_cell(v) for v in row])
-        if buffer.tell() >= 16_384:
-            yield buffer.getvalue().encode()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue().encode()
+    def segment_sizes(self, segmentation_id: str) -> list[int]:
+        """How many customers each segment of a segmentation holds (counted once per settings)."""
+        sizes = self._segment_sizes.get(segmentation_id) or self.data.segment_sizes(segmentation_id)
+        self._segment_sizes[segmentation_id] = sizes
+        return sizes

@@ -1,4 +1,4 @@
-"""Emulator of the Sitecore CDP REST APIs a tap reads (spec: shared/specs/sitecore-cdp.md).
+"""Routes of the Sitecore CDP emulator: the REST APIs a tap reads (spec: shared/specs/sitecore-cdp.md).
 
 What it implements, with the spec section it follows:
 - `POST /oauth/token`: OAuth 2 client credentials for the Audience export API, form or JSON body, checking
@@ -16,7 +16,7 @@ What it implements, with the spec section it follows:
   an expired or forged URL gets S3's 403 XML, and so does a request that also sends an Authorization
   header (S3 allows one auth mechanism). `expired_listings: N` makes the next N listings hand out URLs
   that have already expired.
-- Guest REST API v2.1 with Basic auth (§5, in `sitecore_cdp_guests.py`): `/v2.1/guests` (offset/limit
+- Guest REST API v2.1 with Basic auth (§5): `/v2.1/guests` (offset/limit
   up to 100, `expand`, `sort`, exact-match filters, lowercase or capitalised paging links, a 400 past
   `max_offset_window`), `/v2.1/guests/{ref}`, its `extensions` and `extensions/{name}`, and `/v2.1/orders` (§5.5).
 - Errors in the documented body (§6): `status` as a number, except 401's `"UNAUTHORIZED"`, with
@@ -34,23 +34,27 @@ import secrets
 import threading
 import time
 import typing as t
-from datetime import UTC, datetime
 from http import HTTPStatus
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
-from sandbox import sitecore_cdp_data as data
-from sandbox.framework import HTTPError, Request, Response, route, stable_hash
-from sandbox.sitecore_cdp_guests import SitecoreGuestAPI
+from typing_extensions import override
+
+from sandbox.framework import Emulator, HTTPError, Request, Response, route, stable_hash
+from sandbox.sitecore_cdp import data, exports
+from sandbox.sitecore_cdp.exports import FILE_PREFIX, s3_error
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterable
 
 AUDIENCE = "https://api.sitecorecloud.io"
 MORE_INFO = "https://support.sitecore.com"
 UNAUTHORIZED_MESSAGE = (
     "Authentication credentials are required to access the resource. All requests must be authenticated."
 )
-FILE_PREFIX = "/sitecore-cdp-exports"
+MAX_LIMIT = 100  # the collections' `limit` maximum (spec §5.2)
 
 
-class SitecoreCDPEmulator(SitecoreGuestAPI):
+class SitecoreCDPEmulator(Emulator):
     vendor = "sitecore-cdp"
     default_port = 8702
     default_settings: t.ClassVar[dict[str, t.Any]] = {
@@ -89,6 +93,7 @@ class SitecoreCDPEmulator(SitecoreGuestAPI):
 
     # Errors ---------------------------------------------------------------------------------------
 
+    @override
     def error_response(self, error: HTTPError) -> Response:
         more = {self.settings.get("more_info_key") or "moreInfoUrl": MORE_INFO}
         body: dict[str, t.Any]
@@ -142,26 +147,179 @@ class SitecoreCDPEmulator(SitecoreGuestAPI):
             if limit is not None and grant["uses"] > int(limit):
                 raise HTTPError(401, "The access token has expired")
 
+    # Guest REST API v2.1 (spec §5 and the official OpenAPI beside it) -------------------------------
+
+    def _require_basic(self, request: Request) -> None:
+        if request.basic_auth() != (self.settings["client_key"], self.settings["api_token"]):
+            raise HTTPError(401, "Bad client key or API token")
+
+    @property
+    def touched(self) -> dict[str, str]:
+        """Guests changed by a test: setting `touched_guests`, `{index: modifiedAt}`."""
+        return t.cast("dict[str, str]", self.settings.get("touched_guests") or {})
+
+    @property
+    def guest_count(self) -> int:
+        return self.scale if self.settings.get("guests") is None else int(self.settings["guests"])
+
+    def guest_index(self, ref: str) -> int:
+        index = data.index_of_ref(ref, self.seed, "guest")
+        if index is None or index >= self.guest_count:
+            raise HTTPError(404, f"Guest with ref {ref} for client key {self.settings['client_key']} was not found")
+        return index
+
+    def expanded_guest(self, index: int, *, expand_extensions: bool) -> dict[str, t.Any]:
+        return data.expanded_guest(self.seed, self.base_url, index, self.touched, expand_extensions=expand_extensions)
+
+    def _page(
+        self, request: Request, path: str, total: int, *, links: bool = True
+    ) -> tuple[int, int, dict[str, t.Any]]:
+        """Offset and limit of a collection request, and the collection's `href` and paging links (§5.2, §7)."""
+        offset = request.int_arg("offset", 0) or 0
+        limit = request.int_arg("limit", 10) or 0
+        if offset < 0 or limit < 1:
+            raise HTTPError(400, f"Invalid paging: offset={offset}, limit={limit}", summary="Invalid request")
+        limit = min(limit, MAX_LIMIT)
+        window = self.settings.get("max_offset_window")
+        if window is not None and offset + limit > int(window):
+            raise HTTPError(400, f"Result window is too large: offset + limit must be at most {window}",
+                            summary="Invalid request")
+        others = {k: v[0] for k, v in request.query.items() if k not in {"offset", "limit"}}
+
+        def link(at: int) -> dict[str, str]:
+            return {"href": f"{self.base_url}{path}?{urlencode({**others, 'offset': at, 'limit': limit})}"}
+
+        capital = self.settings.get("link_case") == "capital"
+        body: dict[str, t.Any] = {"href": link(offset)["href"], "offset": offset, "limit": limit}
+        if not links:  # the extensions collection has no paging links (RetrieveDataGuestExtensionsResponse)
+            return offset, limit, body
+        body["First" if capital else "first"] = link(0)
+        if offset + limit < total:
+            body["Next" if capital else "next"] = link(offset + limit)
+        if not capital:
+            body["last"] = link(max(0, (total - 1) // limit * limit))
+        return offset, limit, body
+
+    @route("GET", r"/v2.1/guests")
+    def guests(self, request: Request) -> Response:
+        self._require_basic(request)
+        indexes = self._guest_indexes(request)
+        offset, limit, body = self._page(request, "/v2.1/guests", len(indexes))
+        expand = (request.arg("expand") or "").lower() == "true"
+        page = indexes[offset : offset + limit]
+        expand_extensions = bool(self.settings.get("expand_extensions", True))
+        body["items"] = [
+            self.expanded_guest(i, expand_extensions=expand_extensions) if expand
+            else {"href": f"{self.base_url}/v2.1/guests/{data.ref_for(i, self.seed, 'guest')}"}
+            for i in page
+        ]
+        return Response.json(body)
+
+    def _guest_indexes(self, request: Request) -> list[int] | range:
+        indexes: list[int] | range = range(self.guest_count)
+        if email := request.arg("email"):
+            indexes = [i for i in indexes if f"guest{i:06d}@example.com" == email]
+        provider, identifier = request.arg("identifiers.provider"), request.arg("identifiers.id")
+        if provider or identifier:
+            if not (provider and identifier):
+                raise HTTPError(400, "identifiers.provider and identifiers.id must be used together",
+                                summary="Invalid request")
+            indexes = [i for i in indexes if provider == "ProfileSystem" and identifier == f"PS-{i:08d}"]
+        if sort := request.arg("sort"):
+            for clause in reversed(sort.split("|")):
+                name, _, direction = clause.partition("::")
+                if direction not in {"ASC", "DESC"} or name not in {"createdAt", "modifiedAt", "email", "firstName"}:
+                    raise HTTPError(400, f"Invalid sort clause {clause!r}: use field::ASC or field::DESC",
+                                    summary="Invalid request")
+                indexes = sorted(indexes, key=lambda i, n=name: data.guest(self.seed, "", i, self.touched)[n],
+                                 reverse=direction == "DESC")
+        return indexes
+
+    @route("GET", r"/v2.1/guests/(?P<ref>[^/]+)")
+    def guest(self, request: Request, ref: str) -> Response:
+        self._require_basic(request)
+        index = self.guest_index(ref)
+        expand = (request.arg("expand") or "").lower() == "true"
+        return Response.json(self.expanded_guest(index, expand_extensions=expand))
+
+    @route("GET", r"/v2.1/guests/(?P<ref>[^/]+)/extensions")
+    def extensions(self, request: Request, ref: str) -> Response:
+        self._require_basic(request)
+        index = self.guest_index(ref)
+        names = data.extension_names(index)
+        offset, limit, body = self._page(request, f"/v2.1/guests/{ref}/extensions", len(names), links=False)
+        expand = (request.arg("expand") or "").lower() == "true"
+        body["items"] = [
+            data.data_extension(self.seed, self.base_url, index, name, self.touched) if expand
+            else {"href": f"{self.base_url}/v2.1/guests/{ref}/extensions/{name}"}
+            for name in names[offset : offset + limit]
+        ]
+        return Response.json(body)
+
+    @route("GET", r"/v2.1/guests/(?P<ref>[^/]+)/extensions/(?P<name>[^/]+)")
+    def extension(self, request: Request, ref: str, name: str) -> Response:
+        self._require_basic(request)
+        index = self.guest_index(ref)
+        if name not in {"ext", "ext1", "ext2", "ext3", "ext4", "ext5"}:
+            raise HTTPError(400, "Attribute name is invalid (value must be one of ext,ext1,ext2,ext3,ext4,ext5).",
+                            summary="Invalid request")
+        if name not in data.extension_names(index):
+            raise HTTPError(404, f"Data extension {name} for Guest ref {ref} and client key "
+                                 f"{self.settings['client_key']} was not found for v2.1")
+        return Response.json(data.data_extension(self.seed, self.base_url, index, name, self.touched))
+
+    @route("GET", r"/v2.1/orders")
+    def orders(self, request: Request) -> Response:
+        self._require_basic(request)
+        guest_ref, reference_id = request.arg("guestRef"), request.arg("referenceId")
+        if bool(guest_ref) == bool(reference_id):
+            raise HTTPError(400, "Exactly one of guestRef or referenceId is required", summary="Invalid request")
+        found: Iterable[tuple[int, int]]
+        if guest_ref:
+            index = self.guest_index(guest_ref)
+            found = [(index, n) for n in range(data.order_count(self.seed, index))]
+        else:
+            found = data.orders_by_reference(self.seed, self.guest_count, reference_id or "")
+        found = list(found)
+        offset, limit, body = self._page(request, "/v2.1/orders", len(found))
+        expand = (request.arg("expand") or "").lower() == "true"
+        items = []
+        for index, number in found[offset : offset + limit]:
+            record = data.order(self.seed, self.base_url, index, number)
+            items.append(record if expand else {"href": record["href"], "ref": record["ref"]})
+        body["items"] = items
+        return Response.json(body)
+
+    @route("GET", r"/v2.1/orders/(?P<ref>[^/]+)")
+    def order(self, request: Request, ref: str) -> Response:
+        self._require_basic(request)
+        packed = data.index_of_ref(ref, self.seed, "order")
+        if packed is None or packed // 16 >= self.guest_count or packed % 16 >= data.order_count(
+            self.seed, packed // 16
+        ):
+            raise HTTPError(404, f"Order with ref {ref} for client key {self.settings['client_key']} was not found")
+        return Response.json(data.order(self.seed, self.base_url, packed // 16, packed % 16))
+
     # Audience export API --------------------------------------------------------------------------
 
-    def exports(self) -> list[data.ExportDefinition]:
-        return [data.ExportDefinition.from_setting(e) for e in self.settings["exports"]]
+    def export_definitions(self) -> list[exports.ExportDefinition]:
+        return [exports.ExportDefinition.from_setting(e) for e in self.settings["exports"]]
 
-    def export_by_ref(self, ref: str) -> data.ExportDefinition:
+    def export_by_ref(self, ref: str) -> exports.ExportDefinition:
         """An export by friendly id or UUID: the API accepts either (spec §3)."""
-        for export in self.exports():
+        for export in self.export_definitions():
             if ref in (export.friendly_id, export.uuid(self.seed)):
                 return export
         raise HTTPError(404, f"Audience export definition {ref} for client key {self.settings['client_key']} "
                              "was not found")
 
-    def jobs_of(self, export: data.ExportDefinition) -> list[data.ExportJob]:
+    def jobs_of(self, export: exports.ExportDefinition) -> list[exports.ExportJob]:
         rows = self.scale if export.rows is None else int(export.rows)
         count = export.jobs + int(self.settings.get("extra_jobs") or 0)
-        return data.export_jobs(self.seed, export, rows, count, int(self.settings["max_rows_per_file"]))
+        return exports.export_jobs(self.seed, export, rows, count, int(self.settings["max_rows_per_file"]))
 
-    def job_by_ref(self, execution_ref: str) -> data.ExportJob:
-        for export in self.exports():
+    def job_by_ref(self, execution_ref: str) -> exports.ExportJob:
+        for export in self.export_definitions():
             number = data.index_of_ref(execution_ref, self.seed, "execution", export.friendly_id)
             if number is not None and number < len(jobs := self.jobs_of(export)):
                 return jobs[number]
@@ -175,7 +333,7 @@ class SitecoreCDPEmulator(SitecoreGuestAPI):
         # The order of this array is undocumented (spec §3.2): serve it shuffled, the same every time.
         jobs.sort(key=lambda job: stable_hash(self.seed, "order", job.execution_ref))
         client_key = self.settings["client_key"]
-        return Response.json([data.job_report(self.seed, client_key, job) for job in jobs])
+        return Response.json([exports.job_report(self.seed, client_key, job) for job in jobs])
 
     @route("GET", r"/v2/audienceExports/definitions/(?P<ref>[^/]+)/latestExport")
     def latest_export(self, request: Request, ref: str) -> Response:
@@ -196,40 +354,20 @@ class SitecoreCDPEmulator(SitecoreGuestAPI):
             raise HTTPError(404, f"The output of execution {execution_ref} is no longer available")
         return Response.json(self.listing(job))
 
-    def listing(self, job: data.ExportJob) -> dict[str, t.Any]:
-        """The `ExportFileListing` of a job, with URLs signed now (spec §3.1)."""
+    def listing(self, job: exports.ExportJob) -> dict[str, t.Any]:
+        """The job's file listing, with URLs signed now (or already expired: setting `expired_listings`)."""
         expires_in = float(self.settings["url_expires_in"])
         with self._lock:
             if int(self.settings.get("expired_listings") or 0) > 0:
                 self.settings["expired_listings"] = int(self.settings["expired_listings"]) - 1
                 expires_in = -60.0  # already expired when the client gets it
-        files = []
-        for file in job.files:
-            entry: dict[str, t.Any] = {
-                "url": self.presign(self.file_path(job, file), expires_in),
-                "sizeKB": max(1, file.rows * 45 // 1024),
-            }
-            if file.action and job.export.definition_type == "DELTA":
-                entry["deltaAction"] = file.action
-            files.append(entry)
-        return {
-            "executionRef": job.execution_ref,
-            "definitionRef": job.export.uuid(self.seed),
-            "friendlyId": job.export.friendly_id,
-            "clientKey": self.settings["client_key"],
-            "expireAt": data.iso_ms(datetime.fromtimestamp(time.time() + expires_in, tz=UTC)),
-            "numberOfFiles": len(files),
-            "totalSizeKB": sum(f["sizeKB"] for f in files),
-            "exports": files,
-        }
-
-    def file_path(self, job: data.ExportJob, file: data.ExportFile) -> str:
-        return f"{FILE_PREFIX}/{self.settings['client_key']}/{job.export.friendly_id}/{job.execution_ref}/{file.name}"
+        return exports.file_listing(self.seed, self.settings["client_key"], job, expires_in=expires_in,
+                                    sign=self.presign)
 
     @route("GET", FILE_PREFIX + r"/(?P<client_key>[^/]+)/(?P<export>[^/]+)/(?P<execution_ref>[^/]+)/(?P<name>[^/]+)")
     def export_file(self, request: Request, client_key: str, export: str, execution_ref: str, name: str) -> Response:
         if request.headers.get("Authorization"):
-            return _s3_error(400, "InvalidArgument", "Only one auth mechanism allowed; only the X-Amz-Algorithm "
+            return s3_error(400, "InvalidArgument", "Only one auth mechanism allowed; only the X-Amz-Algorithm "
                                                      "query parameter, Signature query string parameter or the "
                                                      "Authorization header should be specified")
         if (denied := self.check_presigned(request)) is not None:
@@ -238,19 +376,14 @@ class SitecoreCDPEmulator(SitecoreGuestAPI):
             job = self.job_by_ref(execution_ref)
             file = next(f for f in job.files if f.name == name)
         except (HTTPError, StopIteration):
-            return _s3_error(404, "NoSuchKey", "The specified key does not exist.")
+            return s3_error(404, "NoSuchKey", "The specified key does not exist.")
         extra_columns = list(self.settings.get("extra_columns") or [])
-        lines = data.file_lines(self.seed, job, file, extra_columns)
-        return Response.stream(data.gzip_stream(lines), "application/gzip")
+        lines = exports.file_lines(self.seed, job, file, extra_columns)
+        return Response.stream(exports.gzip_stream(lines), "application/gzip")
+
 
 def _oauth_error(status: int, error: str, description: str) -> Response:
     return Response.json({"error": error, "error_description": description}, status=status)
-
-
-def _s3_error(status: int, code: str, message: str) -> Response:
-    xml = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message>'
-           f"<RequestId>{secrets.token_hex(8).upper()}</RequestId></Error>")
-    return Response(status, xml.encode(), {"Content-Type": "application/xml"})
 
 
 def _jwt_like(subject: str) -> str:

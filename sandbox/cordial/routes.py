@@ -1,4 +1,4 @@
-"""Emulator of Cordial's REST API v2, read side and export jobs (spec: shared/specs/cordial.md).
+"""Routes of the Cordial emulator: REST API v2, read side and export jobs (spec: shared/specs/cordial.md).
 
 What it implements, with the spec section it follows:
 - Basic auth with the API key as user name and an empty password; 401 `{"error": "Access Denied:
@@ -13,12 +13,12 @@ What it implements, with the spec section it follows:
 - `+0000` date-times, PHP's `[]` for empty maps, strings for numbers in product variants (§9.1).
 - Export POSTs (`contactexports`, `contactactivityexport`, `audiencetrendsexport`) with the documented
   400/406 validation errors, jobs that move Scheduled → Processing → Done/Failed over time, and files
-  written into the destination over real S3 or SFTP (see `sandbox.cordial_exports`) (§7, §8).
+  written into the destination over real S3 or SFTP (see `sandbox.cordial.destinations`) (§7, §8).
 - 415 for a POST whose Content-Type is not JSON or form data (§3); 429 with `X-Rate-Limit-Limit`,
   `-Remaining`, `-Reset` and `Retry-After` when the per-route window of setting `rate_limit`
   (`{"limit": N, "period": seconds}`) is used up (§5); the kit's faults.
 
-Companion servers: `on_start` starts a local S3 server and an SFTP server (`sandbox.objectstores`),
+Companion servers: `on_start` starts a local S3 server and an SFTP server (`sandbox.cordial.destinations`),
 creates the buckets (`s3_buckets`) and folders (`sftp_folders`) of the demo, and records their
 addresses in the settings (`s3_endpoint_url`, `sftp_port`). On the demo port (8703) they listen on
 8713 and 8723, as meltano.yml's sandbox environment expects; elsewhere on free ports.
@@ -31,28 +31,27 @@ import math
 import threading
 import time
 import typing as t
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from typing_extensions import override
 
-from sandbox.cordial_data import CordialData, cordial_time, index_range, object_id, parse_filter_time
-from sandbox.cordial_export_routes import CordialExportRoutes
-from sandbox.cordial_exports import JobStore
-from sandbox.framework import Emulator, HTTPError, Request, Response, route, stable_hash
-from sandbox.objectstores import LocalS3Server, LocalSFTPServer
+from sandbox.cordial import exports
+from sandbox.cordial.data import CordialData
+from sandbox.cordial.destinations import Destinations
+from sandbox.cordial.exports import ExportFile, JobStore
+from sandbox.cordial.filters import TimeBounds
+from sandbox.framework import Emulator, HTTPError, Request, Response, route
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable
 
 QUERY_CAP = 10_000  # GET /v2/orders "can retrieve up to 10,000 records at a time" (spec §4)
 MAX_PER_PAGE = 10_000
-DEMO_S3_PORT, DEMO_SFTP_PORT = 8713, 8723
 RECORD_NOT_FOUND = "record not found"
-HISTORY_JOB_NAMES = ["ImportContacts", "ExportContacts", "SendBatchMessage", "ExportEvents", "ImportOrders"]
 
 
-class CordialEmulator(CordialExportRoutes, Emulator):
+class CordialEmulator(Emulator):
     vendor = "cordial"
     default_port = 8703
     default_settings: t.ClassVar[dict[str, t.Any]] = {
@@ -88,9 +87,9 @@ class CordialEmulator(CordialExportRoutes, Emulator):
     def __init__(self, **kwargs: t.Any) -> None:
         super().__init__(**kwargs)
         self.data = CordialData(self.settings)
-        self.jobs = JobStore(self._write_export)
-        self.s3: LocalS3Server | None = None
-        self.sftp: LocalSFTPServer | None = None
+        #: The companion S3 and SFTP servers (public: tests read what the export jobs wrote there).
+        self.destinations = Destinations(self.settings)
+        self.jobs = JobStore(self.destinations.write)
         self._windows: dict[str, tuple[float, int]] = {}
         self._window_lock = threading.Lock()
 
@@ -102,29 +101,12 @@ class CordialEmulator(CordialExportRoutes, Emulator):
 
     @override
     def on_start(self) -> None:
-        if not self.settings.get("object_stores"):
-            return
-        demo = urlsplit(self.base_url).port == self.default_port
-        s3_port = self.settings.get("s3_port")
-        sftp_port = self.settings.get("sftp_port")
-        self.s3 = LocalS3Server(port=int(s3_port if s3_port is not None else (DEMO_S3_PORT if demo else 0))).start()
-        for bucket in self.settings.get("s3_buckets") or []:
-            self.s3.create_bucket(bucket)
-        self.sftp = LocalSFTPServer(
-            self.settings.get("sftp_users") or {},
-            port=int(sftp_port if sftp_port is not None else (DEMO_SFTP_PORT if demo else 0)),
-        ).start()
-        for folder in self.settings.get("sftp_folders") or []:
-            self.sftp.local_path(folder).mkdir(parents=True, exist_ok=True)
-        self.settings["s3_endpoint_url"] = self.s3.endpoint_url
-        self.settings["sftp_port"] = self.sftp.port
+        if self.settings.get("object_stores"):
+            self.destinations.start(demo=urlsplit(self.base_url).port == self.default_port)
 
     @override
     def on_stop(self) -> None:
-        for server in (self.sftp, self.s3):
-            if server is not None:
-                server.stop()
-        self.s3 = self.sftp = None
+        self.destinations.stop()
 
     # Errors, auth, rate limits ----------------------------------------------------------------------
 
@@ -230,27 +212,6 @@ class CordialEmulator(CordialExportRoutes, Emulator):
             stop = min(stop, cap)
         return self._list([make(i) for i in indexes[start:max(start, stop)]], filtered=filtered)
 
-    @staticmethod
-    def _time_bounds(request: Request, field: str) -> tuple[float | None, bool, float | None, bool, bool]:
-        """(low, low inclusive, high, high inclusive, any filter given) from `field[gt]` & co."""
-        low = high = None
-        low_inclusive = high_inclusive = True
-        given = False
-        exact = request.arg(field)
-        for operator in ("gt", "gte", "lt", "lte", ""):
-            raw = exact if operator == "" else request.arg(f"{field}[{operator}]")
-            if raw is None or raw == "":
-                continue
-            given = True
-            moment = parse_filter_time(raw)
-            if moment is None:
-                raise HTTPError(422, "Time value is incorrect")
-            if operator in {"gt", "gte", ""} and (low is None or moment >= low):
-                low, low_inclusive = moment, operator != "gt"
-            if operator in {"lt", "lte", ""} and (high is None or moment <= high):
-                high, high_inclusive = moment, operator != "lt"
-        return low, low_inclusive, high, high_inclusive, given
-
     # Routes: account set-up -----------------------------------------------------------------------
 
     @route("GET", r"/v2/health")
@@ -297,8 +258,8 @@ class CordialEmulator(CordialExportRoutes, Emulator):
         audience = request.arg("audience-key")
         indexes: range | list[int] = range(count)
         if audience:
-            self._audience(audience)
-            indexes = [i for i in range(count) if self._in_audience(audience, i)]
+            self.data.audience(audience)
+            indexes = [i for i in range(count) if self.data.in_audience(audience, i)]
         return self._paged(request, indexes, self.data.contact, filtered=bool(audience))
 
     @route("GET", r"/v2/contacts/(?P<key>[^/]+)")
@@ -310,21 +271,11 @@ class CordialEmulator(CordialExportRoutes, Emulator):
                 return Response.json(record)
         raise HTTPError(404, RECORD_NOT_FOUND)
 
-    def _audience(self, name: str) -> dict[str, t.Any]:
-        for audience in self.settings.get("audiences", []):
-            if audience["name"] == name:
-                return t.cast("dict[str, t.Any]", audience)
-        raise HTTPError(400, f"Audience with name: '{name}' does not exist.")
-
-    def _in_audience(self, audience: str, index: int) -> bool:
-        return stable_hash(self.seed, "audience-member", audience, index) % 2 == 0
-
     # Routes: contact activities -------------------------------------------------------------------
 
     def _activity_indexes(self, request: Request, time_field: str = "time") -> tuple[range, bool]:
-        low, low_inc, high, high_inc, given = self._time_bounds(request, time_field)
-        count = self.data.count("activities", 3)
-        return index_range(count, self.data.activity_time, low, low_inc, high=high, high_inclusive=high_inc), given
+        bounds = TimeBounds.of(request, time_field)
+        return bounds.indexes(self.data.count("activities", 3), self.data.activity_time), bounds.given
 
     @route("GET", r"/v2/contactactivities")
     def contact_activities(self, request: Request) -> Response:
@@ -345,16 +296,14 @@ class CordialEmulator(CordialExportRoutes, Emulator):
 
     @route("GET", r"/v2/orders")
     def orders(self, request: Request) -> Response:
-        low, low_inc, high, high_inc, given = self._time_bounds(request, "purchaseDate")
-        indexes: range | list[int] = index_range(
-            self.data.count("orders"), self.data.order_time, low, low_inc, high=high, high_inclusive=high_inc
-        )
+        bounds = TimeBounds.of(request, "purchaseDate")
+        indexes: range | list[int] = bounds.indexes(self.data.count("orders"), self.data.order_time)
         if request.arg("sort_dir", "asc") == "desc":
             indexes = indexes[::-1]
         contact_id = request.arg("cID")
         if contact_id:
             indexes = [i for i in indexes if self.data.order(i)["cID"] == contact_id]
-        return self._paged(request, indexes, self.data.order, filtered=given or bool(contact_id), cap=QUERY_CAP)
+        return self._paged(request, indexes, self.data.order, filtered=bounds.given or bool(contact_id), cap=QUERY_CAP)
 
     @route("GET", r"/v2/orders/(?P<order_id>[^/]+)")
     def order(self, request: Request, order_id: str) -> Response:
@@ -386,29 +335,33 @@ class CordialEmulator(CordialExportRoutes, Emulator):
         count = self.data.count("supplement_records", 0.25)
         return self._paged(request, range(count), lambda i: self.data.supplement_record(key, i))
 
+    # Routes: exports ------------------------------------------------------------------------------
+
+    def _start_job(self, job_name: str, destination: dict[str, t.Any], export: ExportFile) -> Response:
+        outcomes = self.settings.get("job_outcomes") or {}
+        outcome = outcomes.get(job_name) or outcomes.get("*") or "done"
+        job = self.jobs.create(job_name, destination, export, outcome)
+        return Response.json({"jobId": job.job_id})
+
+    @route("POST", r"/v2/contactexports")
+    def contact_export(self, request: Request) -> Response:
+        return self._start_job("ExportContacts", *exports.contact_export(request.json(), self.data))
+
+    @route("POST", r"/v2/contactactivityexport")
+    def contact_activity_export(self, request: Request) -> Response:
+        return self._start_job("ExportEvents", *exports.contact_activity_export(request.json(), self.data))
+
+    @route("POST", r"/v2/audiencetrendsexport")
+    def audience_trends_export(self, request: Request) -> Response:
+        # jobName GUESSED (spec §7)
+        return self._start_job("ExportAudienceTrends", *exports.audience_trends_export(request.json(), self.data))
+
     # Routes: jobs ---------------------------------------------------------------------------------
 
     def _all_jobs(self) -> list[dict[str, t.Any]]:
         now = time.time()
         today = datetime.now(tz=UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        history = []
-        total = int(self.settings.get("job_history") or 0)
-        for index in range(total):
-            h = stable_hash(self.seed, "job", index)
-            start = today - timedelta(hours=6 * (total - index))
-            failed = h % 9 == 0
-            history.append({
-                "_id": object_id(self.seed, "job", index),
-                "jobName": HISTORY_JOB_NAMES[h % len(HISTORY_JOB_NAMES)],
-                "status": "Failed" if failed else "Done",
-                "totalItems": h % 5000,
-                "completedItems": (h % 5000) // (2 if failed else 1),
-                "times": {"start": cordial_time(start.timestamp()),
-                          "end": cordial_time(start.timestamp() + 60 + h % 600)},
-                "metadata": {"name": f"job-{index}"},
-                "result": {"totalRecords": h % 5000, "inserted": h % 100, "updated": h % 4000, "rejected": 0,
-                           "error": 0, "ignored": 0},
-            })
+        history = self.data.history_jobs(today)
         schedule, run = float(self.settings["job_schedule_seconds"]), float(self.settings["job_seconds"])
         created = [job.view(schedule, run, now) for job in self.jobs.all()]
         return history + created
@@ -426,10 +379,10 @@ class CordialEmulator(CordialExportRoutes, Emulator):
                 rows = [r for r in rows if r.get(name) == value]
                 filtered = True
         for part in ("start", "end"):
-            low, low_inc, high, high_inc, given = self._time_bounds(request, f"times[{part}]")
-            if given:
+            bounds = TimeBounds.of(request, f"times[{part}]")
+            if bounds.given:
                 filtered = True
-                rows = [r for r in rows if _within(r["times"].get(part), low, low_inc, high, high_inc)]
+                rows = [r for r in rows if bounds.contains(r["times"].get(part))]
         rows.sort(key=lambda r: r["times"]["start"])
         return self._paged(request, range(len(rows)), lambda i: rows[i], filtered=filtered)
 
@@ -439,14 +392,3 @@ class CordialEmulator(CordialExportRoutes, Emulator):
             if record["_id"] == job_id:
                 return Response.json(record)
         raise HTTPError(404, RECORD_NOT_FOUND)
-
-
-def _within(value: str | None, low: float | None, low_inc: bool, high: float | None, high_inc: bool) -> bool:
-    if value is None:
-        return False
-    moment = parse_filter_time(value)
-    if moment is None:
-        return False
-    if low is not None and (moment < low or (moment == low and not low_inc)):
-        return False
-    return not (high is not None and (moment > high or (moment == high and not high_inc)))
