@@ -131,6 +131,14 @@ class ExportDestination:
         return t.cast("t.BinaryIO", fs.open(path, "rb", block_size=_READ_BLOCK_SIZE))
 
 
+def require_export_destination(config: Mapping[str, t.Any], why: str) -> ExportDestination:
+    """The `export_destination` setting, which `why` (what needs it) needs: a config error when it is unset."""
+    destination = ExportDestination.from_config(config)
+    if destination is None:
+        raise config_error(f"{why} needs `export_destination` (an S3 or GCS bucket, or an SFTP folder).")
+    return destination
+
+
 def _part_order(path: str, export_name: str) -> tuple[int, str]:
     """`name.json` first, then `name_1.json`, `name_2.json`, ... `name_10.json` in number order."""
     suffix = path.rsplit("/", 1)[-1][len(export_name):].split(".", 1)[0]

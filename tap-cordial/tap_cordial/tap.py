@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import typing as t
-from functools import cached_property
 
-from marketing_tapkit.config import config_error, http_setting_properties
+from marketing_tapkit.config import http_setting_properties
 from marketing_tapkit.tap import KitTap
 from singer_sdk import typing as th
 from typing_extensions import override
 
-from tap_cordial import audience_trends, contacts, streams
-from tap_cordial.client import DEFAULT_API_URL, CordialClient, base_url_from_config
-from tap_cordial.destination import DESTINATION_TYPES, ExportDestination
+from tap_cordial import streams
+from tap_cordial.client import DEFAULT_API_URL, base_url_from_config
+from tap_cordial.destination import DESTINATION_TYPES, require_export_destination
 from tap_cordial.exports import DEFAULT_JOB_TIMEOUT, DEFAULT_POLL_INTERVAL
+from tap_cordial.schemas import contacts_schema
+from tap_cordial.streams.contacts import reads_exports
 
 if t.TYPE_CHECKING:
     from singer_sdk import Stream
@@ -79,33 +80,18 @@ class TapCordial(KitTap):
         *http_setting_properties(),
     ).to_dict()
 
-    @cached_property
-    def api(self) -> CordialClient:
-        """The client for calls outside the paging loop (discovery, export jobs)."""
-        return CordialClient(self.config, self.logger)
-
-    @cached_property
-    def export_destination(self) -> ExportDestination | None:
-        return ExportDestination.from_config(self.config)
-
-    def require_export_destination(self, why: str) -> ExportDestination:
-        destination = self.export_destination
-        if destination is None:
-            raise config_error(f"{why} needs `export_destination` (an S3 or GCS bucket, or an SFTP folder).")
-        return destination
-
     @override
     def discover_streams(self) -> list[Stream]:
         base_url_from_config(self.config)  # fail on a bad host setting before any request
-        if self.config.get("sync_mode") == "export":
-            self.require_export_destination("`sync_mode: export`")
+        if reads_exports(self.config):
+            require_export_destination(self.config, "`sync_mode: export`")
         if self.config.get("audiences"):
-            self.require_export_destination("`audience_trends` (setting `audiences`)")
-        attributes = self.api.request_json("GET", "/v2/accountcontactattributes", what="discovery",
-                                           not_found_is_empty=True)
+            require_export_destination(self.config, "`audience_trends` (setting `audiences`)")
+        # The contacts schema holds one property per account contact attribute (spec §10).
+        attributes = streams.ContactAttributesStream(self).get_records(None)
         return [
-            contacts.ContactsStream(self, schema=contacts.contacts_schema(attributes, self.logger)),
-            contacts.ContactActivitiesStream(self),
+            streams.ContactsStream(self, schema=contacts_schema(attributes, self.logger)),
+            streams.ContactActivitiesStream(self),
             streams.OrdersStream(self),
             streams.ProductsStream(self),
             streams.AccountListsStream(self),
@@ -113,9 +99,5 @@ class TapCordial(KitTap):
             streams.SupplementsStream(self),
             streams.SupplementRecordsStream(self),
             streams.JobsStream(self),
-            audience_trends.AudienceTrendsStream(self),
+            streams.AudienceTrendsStream(self),
         ]
-
-
-if __name__ == "__main__":
-    TapCordial.cli()

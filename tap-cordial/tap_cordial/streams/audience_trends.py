@@ -13,12 +13,12 @@ import typing as t
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
 from typing_extensions import override
 
-from tap_cordial.exports import ExportJobMixin
-from tap_cordial.streams import SinglePageStream
+from tap_cordial import schemas
+from tap_cordial.client import SinglePageStream
+from tap_cordial.exports import ExportJob
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -45,8 +45,6 @@ def column_date(header: str) -> date | None:
         return date.fromisoformat(text[:10])
     except ValueError:
         return None
-
-
 def unpivot(rows: Iterable[tuple[int, dict[str, t.Any]]], source: str) -> Iterator[dict[str, t.Any]]:
     """`{audience, <day>: count, ...}` rows as `{audience, date, count}` records.
 
@@ -92,7 +90,7 @@ def _count(value: t.Any, source: str, line: int) -> int | None:
         raise FatalAPIError(f"audience_trends: {source}, row {line}: {value!r} is not a count") from None
 
 
-class AudienceTrendsStream(ExportJobMixin, SinglePageStream):
+class AudienceTrendsStream(SinglePageStream):
     """Daily size of each audience in setting `audiences`, incremental on the day."""
 
     name = "audience_trends"
@@ -100,11 +98,7 @@ class AudienceTrendsStream(ExportJobMixin, SinglePageStream):
     primary_keys = ("audience", "date")
     replication_key = "date"
     is_sorted = False
-    schema = th.PropertiesList(
-        th.Property("audience", th.StringType, required=True, description="Saved audience name."),
-        th.Property("date", th.DateType, required=True, description="Snapshot day (midnight Los Angeles)."),
-        th.Property("count", th.IntegerType, description="Contacts in the audience that day."),
-    ).to_dict()
+    schema = schemas.AUDIENCE_TRENDS
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
@@ -116,7 +110,7 @@ class AudienceTrendsStream(ExportJobMixin, SinglePageStream):
         if start > end:
             self.logger.info("audience_trends: up to date (last day read: %s).", end.isoformat())
             return
-        job = self.new_export_job("`audience_trends`")
+        job = ExportJob.for_stream(self, "`audience_trends`")
         job_id = job.start("audiencetrendsexport", {
             "exportType": "csv", "audiences": audiences,
             "selected_timeframe_start": start.isoformat(), "selected_timeframe_end": end.isoformat(),
