@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import copy
-import heapq
 import typing as t
-from array import array
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from itertools import pairwise
 
-from marketing_tapkit.pagination import PageNumberUntilShortPaginator
-from marketing_tapkit.schemas import open_schema
-from singer_sdk import typing as th
+from marketing_tapkit.pagination import PageNumberUntilShortPaginator, decoded_json
+from marketing_tapkit.streams import request_line
+from singer_sdk.pagination import BaseAPIPaginator
 from typing_extensions import override
 
-from tap_evergage.client import EvergageStream
+from tap_evergage import schemas
+from tap_evergage.client import EvergageStream, attributes_of
+from tap_evergage.duplicates import DuplicateCounter
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
@@ -26,92 +25,25 @@ AUDIT_LOOKBACK = timedelta(days=50)  # the audit log reaches 50 days back at mos
 AUDIT_MAX_PAGE_SIZE = 2000
 # A margin inside the look-back window, so clock skew between us and the server cannot cross it.
 AUDIT_LOOKBACK_MARGIN = timedelta(minutes=10)
-
-DateTime = th.DateTimeType
-OpenObject = th.ObjectType(additional_properties=True)
-
-
-def with_attribute_names(schema: dict[str, t.Any], names: t.Iterable[str]) -> dict[str, t.Any]:
-    """`schema` with the custom attributes seen in a sample declared inside `attributes`.
-
-    Declared keys become typed columns when a target flattens records (a flattened open object with no
-    declared properties would otherwise vanish); keys not seen in the sample are still kept, because
-    `attributes` stays open.
-    """
-    schema = copy.deepcopy(schema)
-    attributes = schema["properties"]["attributes"]
-    attributes.setdefault("properties", {}).update(
-        {name: {"type": ["string", "null"]} for name in sorted(names)}
-    )
-    return schema
+#: Users whose custom attributes discovery reads.
+ATTRIBUTE_SAMPLE_ROWS = 200
 
 
-PROFILE_PROPERTIES: list[th.Property] = [
-    th.Property("dataset", th.StringType, required=True, description="Dataset name as configured."),
-    th.Property("name", th.StringType, required=True, description="The user id (Evergage calls it name)."),
-    th.Property("engagementScore", th.NumberType),
-    th.Property("engagementPercentChange", th.NumberType),
-    th.Property("firstActivity", DateTime),
-    th.Property("lastActivity", DateTime),
-    th.Property("totalActions", th.IntegerType),
-]
-USER_PROPERTIES: list[th.Property] = [
-    *PROFILE_PROPERTIES,
-    th.Property("accountName", th.StringType, description="The user's account id (B2B)."),
-    th.Property("displayName", th.StringType),
-    th.Property("emailAddress", th.StringType),
-    th.Property("attributes", OpenObject, description="Custom profile attributes, by name."),
-    th.Property("segments", th.ArrayType(th.AnyType())),
-    th.Property("location", OpenObject, description="Only with include_geo."),
-]
-
-
-class DuplicateCounter:
-    """Counts ids seen more than once in a partition, in 8 bytes per id (a set would take ~70).
-
-    The export reads a live store, so a user updated mid-download appears twice and the later copy
-    is current (spec §3). Both copies are emitted, in order, and the target's primary-key upsert keeps
-    the later one; this only counts them for the log. Hashes are kept in sorted runs of fixed size
-    and merged lazily at the end, so no step ever holds them as Python objects all at once.
-    """
-
-    RUN = 1 << 16
-
-    def __init__(self) -> None:
-        self._runs: list[array[int]] = []
-        self._current = array("q")
-
-    def add(self, key: str) -> None:
-        self._current.append(hash(key))
-        if len(self._current) >= self.RUN:
-            self._seal()
-
-    def _seal(self) -> None:
-        if self._current:
-            self._runs.append(array("q", sorted(self._current)))
-            self._current = array("q")
-
-    def duplicates(self) -> int:
-        self._seal()
-        return sum(1 for a, b in pairwise(heapq.merge(*self._runs)) if a == b)
-
-
-class _ProfileExportStream(EvergageStream):
+class _ProfileExportStream(EvergageStream[int]):
     """Users and accounts exports: 0-based `page` with `pageSize`, ending on a short page (spec §3)."""
 
     epoch_ms_fields = ("firstActivity", "lastActivity", "segmentJoined")
-    #: The schema before discovery adds the tenant's custom attributes (see `with_attribute_names`).
-    base_schema: t.ClassVar[dict[str, t.Any]]
+    replication_key = None
 
-    @override
     @property
-    def schema(self) -> dict[str, t.Any]:
-        return self._schema if self._schema is not None else self.base_schema
+    def datasets(self) -> list[str]:
+        """The configured datasets (the default dataset of older accounts is `engage`)."""
+        return list(self.config.get("datasets") or ["engage"])
 
     @override
     @property
     def partitions(self) -> list[dict[str, t.Any]]:
-        return [{"dataset": dataset} for dataset in self.config.get("datasets") or ["engage"]]
+        return [{"dataset": dataset} for dataset in self.datasets]
 
     @property
     def page_size(self) -> int:
@@ -168,8 +100,7 @@ class UsersStream(_ProfileExportStream):
     name = "users"
     path = "/api/dataset/{dataset}/users.json"
     primary_keys: t.ClassVar[tuple[str, ...]] = ("dataset", "name")
-    replication_key = None
-    base_schema = open_schema(*USER_PROPERTIES)
+    base_schema = schemas.USERS_SCHEMA
 
     @override
     def get_url_params(self, context: Context | None, next_page_token: int | None) -> dict[str, t.Any]:
@@ -178,25 +109,39 @@ class UsersStream(_ProfileExportStream):
             params["includeGeo"] = "true"
         return params
 
+    def sample_attribute_names(self) -> set[str]:
+        """The custom attribute names on the first users of the first dataset (for discovery).
+
+        Attributes are whatever the tenant defined, so the schema learns them from the data, the way
+        MeltanoLabs taps learn custom properties from the API. A failure here is not fatal: the stream's
+        `attributes` object stays open and every key is still kept.
+        """
+        try:
+            page = self.request_json(
+                "GET", self.get_url({"dataset": self.datasets[0]}), what="sampling users for discovery",
+                params={"pageSize": ATTRIBUTE_SAMPLE_ROWS, "page": 0},
+            )
+        except Exception as exc:  # noqa: BLE001 - discovery still works without the sample
+            self.logger.warning("Could not sample users to discover custom attributes (%s); `attributes` stays open.",
+                                exc)
+            return set()
+        return {str(name) for user in (page if isinstance(page, list) else []) for name in attributes_of(user) or {}}
+
 
 class SegmentMembersStream(UsersStream):
     """The members of each configured segment, with when they joined (one partition per dataset x segment)."""
 
     name = "segment_members"
     primary_keys: t.ClassVar[tuple[str, ...]] = ("dataset", "segment", "name")
-    base_schema = open_schema(th.PropertiesList(
-        *USER_PROPERTIES,
-        th.Property("segment", th.StringType, required=True, description="Segment name or id as configured."),
-        th.Property("segmentJoined", DateTime, description="When the user joined the segment."),
-        th.Property("segmentInputValues", OpenObject),
-    ))
+    base_schema = schemas.SEGMENT_MEMBERS_SCHEMA
+    partitions_setting = "segments"
 
     @override
     @property
     def partitions(self) -> list[dict[str, t.Any]]:
         return [
-            {"dataset": part["dataset"], "segment": segment}
-            for part in super().partitions
+            {"dataset": dataset, "segment": segment}
+            for dataset in self.datasets
             for segment in self.config.get("segments") or []
         ]
 
@@ -206,44 +151,54 @@ class SegmentMembersStream(UsersStream):
         params["filter"] = (context or {})["segment"]
         return params
 
-    @override
-    def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
-        if not context or "segment" not in context:
-            # No partitions: the SDK still calls once, without a context.
-            self.logger.info("segment_members: the `segments` setting is empty; there is nothing to export.")
-            return []
-        return super().get_records(context)
-
 
 class AccountsStream(_ProfileExportStream):
-    """Account profiles. Retired by the vendor in August 2024 (spec §2.2): off unless selected."""
+    """Account profiles. Retired by the vendor in August 2024 (spec §2.2): off unless selected, a 404 is no failure."""
 
     name = "accounts"
     path = "/api/dataset/{dataset}/accounts.json"
     primary_keys: t.ClassVar[tuple[str, ...]] = ("dataset", "name")
-    replication_key = None
     selected_by_default = False
-    base_schema = open_schema(*PROFILE_PROPERTIES, th.Property("accountStatus", th.StringType))
+    base_schema = schemas.ACCOUNTS_SCHEMA
+    tolerated_http_errors = frozenset({404})
 
     @override
-    def validate_response(self, response: requests.Response) -> None:
-        if response.status_code == 404:
-            self.logger.warning(
-                "accounts: %s answered 404; Account Profiles were retired in August 2024, so there are "
-                "no accounts to export. Deselect the `accounts` stream to silence this.",
-                self.path,
-            )
-            return
-        super().validate_response(response)
+    def on_tolerated(self, response: requests.Response) -> None:
+        self.logger.warning(
+            "accounts: %s answered 404; Account Profiles were retired in August 2024, so there are "
+            "no accounts to export. Deselect the `accounts` stream to silence this.",
+            request_line(response),
+        )
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    """A page of the audit log: its 1-based number, and the end of the window every page of a sync shares."""
+
+    number: int
+    window_end: datetime
+
+
+class AuditPaginator(BaseAPIPaginator[AuditPage]):
+    """Pages 1, 2, ... of one window ending when the sync started, until a short page (spec §2.5).
+
+    The window's end travels in the token, so later pages do not see a moving end.
+    """
+
+    def __init__(self, window_end: datetime) -> None:
+        super().__init__(AuditPage(number=1, window_end=window_end))
 
     @override
-    def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
-        if response.status_code == 404:
-            return []
-        return super().parse_response(response)
+    def get_next(self, response: requests.Response) -> AuditPage:
+        return replace(self.current_value, number=self.current_value.number + 1)
+
+    @override
+    def has_more(self, response: requests.Response) -> bool:
+        page = decoded_json(response)
+        return isinstance(page, list) and len(page) >= AUDIT_MAX_PAGE_SIZE
 
 
-class AuditEventsStream(EvergageStream):
+class AuditEventsStream(EvergageStream[AuditPage]):
     """The account's audit log, incremental on the event time, within the API's 50-day reach."""
 
     name = "audit_events"
@@ -252,25 +207,16 @@ class AuditEventsStream(EvergageStream):
     replication_key = "timestamp"
     is_sorted = False
     epoch_ms_fields = ("timestamp",)
-    schema = open_schema(th.PropertiesList(
-        th.Property("id", th.StringType, required=True),
-        th.Property("timestamp", DateTime, required=True),
-        th.Property("user", th.StringType),
-        th.Property("accountId", th.StringType),
-        th.Property("action", th.StringType),
-        th.Property("objectType", th.StringType),
-        th.Property("objectId", th.StringType),
-        th.Property("current", OpenObject),
-    ))
+    base_schema = schemas.AUDIT_EVENTS_SCHEMA
 
     @override
-    def get_new_paginator(self) -> PageNumberUntilShortPaginator:
-        return PageNumberUntilShortPaginator(start_value=1, page_size=AUDIT_MAX_PAGE_SIZE)
+    def get_new_paginator(self) -> AuditPaginator:
+        return AuditPaginator(window_end=datetime.now(tz=UTC))
 
     @override
-    def get_url_params(self, context: Context | None, next_page_token: int | None) -> dict[str, t.Any]:
-        now = datetime.now(tz=UTC)
-        oldest = now - AUDIT_LOOKBACK + AUDIT_LOOKBACK_MARGIN
+    def get_url_params(self, context: Context | None, next_page_token: AuditPage | None) -> dict[str, t.Any]:
+        page = next_page_token or self.get_new_paginator().current_value
+        oldest = datetime.now(tz=UTC) - AUDIT_LOOKBACK + AUDIT_LOOKBACK_MARGIN
         start = self.get_starting_timestamp(context) or oldest
         if start < oldest:
             self.logger.warning(
@@ -278,13 +224,11 @@ class AuditEventsStream(EvergageStream):
                 "back only to %s, so events in between cannot be read.", start.isoformat(), oldest.isoformat()
             )
             start = oldest
-        if not hasattr(self, "_window_end"):
-            self._window_end = now  # one window per run, so later pages do not see a moving end
         return {
-            "page": next_page_token or 1,
+            "page": page.number,
             "pageSize": AUDIT_MAX_PAGE_SIZE,
             "start": int(start.timestamp() * 1000),
-            "end": int(self._window_end.timestamp() * 1000),
+            "end": int(page.window_end.timestamp() * 1000),
         }
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import typing as t
+
 from marketing_tapkit.config import http_setting_properties
 from marketing_tapkit.tap import KitTap
 from singer_sdk import typing as th
 from typing_extensions import override
 
 from tap_evergage import streams
-from tap_evergage.client import base_url_from_config, sample_attribute_names
+from tap_evergage.client import EvergageStream, base_url_from_config
+from tap_evergage.schemas import with_attribute_names
 
 
 class TapEvergage(KitTap):
@@ -54,21 +57,12 @@ class TapEvergage(KitTap):
     ).to_dict()
 
     @override
-    def discover_streams(self) -> list[streams.EvergageStream]:
+    def discover_streams(self) -> list[EvergageStream[t.Any]]:
         base_url_from_config(self.config)  # fail on a bad host setting before any request
-        users_schema, members_schema = streams.UsersStream.base_schema, streams.SegmentMembersStream.base_schema
+        users, members = streams.UsersStream(self), streams.SegmentMembersStream(self)
         # A sync with a catalog takes its schemas from the catalog: sample only when discovering.
         if self.input_catalog is None:
-            names = sample_attribute_names(self.config, self.logger)
-            users_schema = streams.with_attribute_names(users_schema, names)
-            members_schema = streams.with_attribute_names(members_schema, names)
-        return [
-            streams.UsersStream(self, schema=users_schema),
-            streams.SegmentMembersStream(self, schema=members_schema),
-            streams.AccountsStream(self),
-            streams.AuditEventsStream(self),
-        ]
-
-
-if __name__ == "__main__":
-    TapEvergage.cli()
+            names = users.sample_attribute_names()
+            users = streams.UsersStream(self, schema=with_attribute_names(users.schema, names))
+            members = streams.SegmentMembersStream(self, schema=with_attribute_names(members.schema, names))
+        return [users, members, streams.AccountsStream(self), streams.AuditEventsStream(self)]

@@ -203,8 +203,18 @@ def test_discovery_declares_the_custom_attributes_it_samples(emulator) -> None:
     assert attributes["additionalProperties"] is True, "attributes added later are still kept"
 
 
+def test_discovery_sample_is_retried_under_the_run_policy(emulator) -> None:
+    server = emulator("evergage", scale=5, extra_attributes=["loyaltyId"])
+    Admin(server.base_url).faults({"kind": "status", "status": 503, "path": r"/users\.json"})
+    catalog = discover("tap-evergage", config_for(server.base_url))
+    users = next(s for s in catalog["streams"] if s["tap_stream_id"] == "users")
+    assert "loyaltyId" in users["schema"]["properties"]["attributes"]["properties"]
+    assert Admin(server.base_url).pending_faults() == [], "the fault was not hit"
+
+
 def test_discovery_without_a_reachable_api_still_offers_open_attributes() -> None:
-    config = {"api_url": "http://127.0.0.1:9", **CREDENTIALS, "request_timeout": 2}
+    # The sample follows the run's retry policy (`max_retries`); none here, to fail fast.
+    config = {"api_url": "http://127.0.0.1:9", **CREDENTIALS, "request_timeout": 2, "max_retries": 0}
     catalog = discover("tap-evergage", config)
     users = next(s for s in catalog["streams"] if s["tap_stream_id"] == "users")
     assert users["schema"]["properties"]["attributes"]["additionalProperties"] is True
