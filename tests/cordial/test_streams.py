@@ -162,7 +162,7 @@ def test_validation_error_with_plural_messages_is_reported_in_vendors_words(sand
 
 def test_a_page_garbled_once_is_fetched_again(sandbox: CordialSandbox):
     sandbox.admin.faults({"kind": "corrupt", "path": "/v2/products", "after_bytes": 0, "payload": "{oops"})
-    result = run(sandbox.config(), "products")
+    result = run(sandbox.config(max_concurrent_requests=1), "products")
 
     assert result.returncode == 0, result.stderr
     assert len(result.records("products")) == 15
