@@ -15,6 +15,8 @@ from marketing_tapkit.retry import RetryPolicy, call_with_retries, retry_after_s
 from marketing_tapkit.streams import KitRESTStream
 from marketing_tapkit.tap import KitTap
 
+__version__ = "0.1.0"
+
 __all__ = [
     "CorruptInputError",
     "KitRESTStream",
