@@ -93,7 +93,11 @@ def kind_of(schema: dict[str, t.Any]) -> str:
         return "options"
     if "string" in types and schema.get("format") in {"date-time", "date"}:
         return "date_iso8601"
-    for json_type, kind in (("boolean", "boolean"), ("integer", "integer"), ("number", "decimal"),
+    # Not `decimal` for numbers: Meltano 4.4 casts a decimal setting given as text (an environment
+    # variable, `meltano config set`) to Decimal, then fails to write the tap's config file (TypeError:
+    # Decimal is not JSON serializable). `integer` carries whole numbers from anywhere, and a fraction
+    # written as a number in meltano.yml is passed through uncast.
+    for json_type, kind in (("boolean", "boolean"), ("integer", "integer"), ("number", "integer"),
                             ("array", "array"), ("object", "object")):
         if json_type in types:
             return kind
