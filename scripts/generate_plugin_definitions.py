@@ -140,12 +140,12 @@ def deselected_streams(info: TapInfo) -> list[str]:
     """Streams the tap leaves out of its catalog's default selection (`selected_by_default = False`)."""
     importlib.import_module(f"{info.package}.tap")
     names: set[str] = set()
-    pending: list[type[Stream]] = [Stream]
+    pending: list[t.Any] = [Stream]
     while pending:
         cls = pending.pop()
         pending += cls.__subclasses__()
-        if cls.__module__.startswith(f"{info.package}.") and "name" in vars(cls) and not cls.selected_by_default:
-            names.add(cls.name)
+        if cls.__module__.startswith(f"{info.package}.") and "name" in vars(cls) and cls.selected_by_default is False:
+            names.add(vars(cls)["name"])
     return sorted(names)
 
 
