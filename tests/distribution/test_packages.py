@@ -44,12 +44,13 @@ def test_every_package_has_one_wheel_and_one_sdist_that_pass_twine_check_and_shi
 def user_venv(built_dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh virtualenv outside the workspace with the four taps installed from the built wheels.
 
-    pip reaches the package index as a user's would; `--find-links` adds only our wheels, so every other
-    dependency (and the kit's name) is resolved as it would be from PyPI.
+    pip reaches the package index as a user's would. The taps are installed from their wheel files; the kit
+    comes as their dependency (`marketing-tapkit~=0.1.0`), found through `--find-links`, and every other
+    dependency is resolved from the index.
     """
     venv = tmp_path_factory.mktemp("user-venv")
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
-    taps = [name for name in PACKAGES if name != KIT]
+    taps = [str(wheel(built_dist, name)) for name in PACKAGES if name != KIT]  # the kit comes as their dependency
     done = subprocess.run(
         [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--find-links", str(built_dist), *taps],
         capture_output=True, text=True, check=False, timeout=900, cwd=venv,
