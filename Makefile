@@ -14,7 +14,7 @@ NEXT_SDK := 0.55.0b7
 NEXT_VENV := .venv-next-sdk
 NEXT_STAMP := $(NEXT_VENV)/.installed
 
-.PHONY: help deps demo test test-next-sdk lint bench reliability clean
+.PHONY: help deps demo test test-next-sdk lint bench reliability dist plugins clean
 
 help:
 	@echo "make demo         install everything, start the API emulators, load all four taps into DuckDB"
@@ -23,6 +23,8 @@ help:
 	@echo "make lint         ruff and mypy"
 	@echo "make bench        throughput and memory benchmarks (prints figures, writes bench/results/)"
 	@echo "make reliability  the fault x tap matrix (also part of make test)"
+	@echo "make dist         wheels and sdists of the kit and the four taps into dist/, checked with twine"
+	@echo "make plugins      regenerate tap-*/plugin.yml and the settings tables of the tap READMEs"
 
 $(UV):
 	python3 -m pip install --quiet --user "uv==$(UV_VERSION)" || python3 -m pip install --quiet "uv==$(UV_VERSION)"
@@ -71,6 +73,16 @@ bench: deps
 
 reliability: deps
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -n 2 tests/reliability --timeout 900
+
+# The five packages (kit and taps), as a user installs them from an index, and their metadata checked.
+dist: $(STAMP)
+	rm -rf dist
+	$(UV) build --all-packages --out-dir dist
+	$(BIN)/twine check --strict dist/*
+
+# plugin.yml and the README settings tables come from each tap's `--about`; tests fail when they drift.
+plugins: $(STAMP)
+	$(BIN)/python scripts/generate_plugin_definitions.py
 
 clean:
 	rm -rf $(VENV) $(NEXT_VENV) .meltano output
