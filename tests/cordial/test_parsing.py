@@ -1,4 +1,4 @@
-"""Parsers against the real recorded Cordial responses (shared/fixtures/cordial) and export-file layouts."""
+"""Parsers against the real recorded Cordial responses (tests/cordial/fixtures) and export-file layouts."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from tap_cordial.streams import ContactActivitiesStream, OrdersStream, ProductsS
 from tap_cordial.streams.audience_trends import unpivot
 from tap_cordial.streams.contacts import activity_from_export_row, contact_from_export_row
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "cordial"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 FIXTURE_FILES = sorted(FIXTURES.glob("*.json"))
 LEFTOVER_CORDIAL_OFFSET = re.compile(r"T\d{2}:\d{2}:\d{2}[+-]\d{4}$")
 SCHEMAS = {

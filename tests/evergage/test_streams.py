@@ -14,7 +14,7 @@ from sandbox.evergage import EvergageEmulator
 from tests.support import Admin, discover, run_tap, select_streams
 
 CREDENTIALS = {"api_key_id": "sandbox-api-key-id", "api_secret_key": "sandbox-api-secret-key-0f6c2b"}
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "evergage"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 def config_for(base_url: str, **extra: object) -> dict:
