@@ -267,15 +267,20 @@ class KitRESTStream(SDKStream[_TToken]):
     ) -> requests.Response | None:
         """Send one request, once (`request` retries it): None when its status is in `tolerated`."""
         absolute = url.startswith(("https://", "http://"))
-        request_headers = {"User-Agent": self.user_agent} if not authenticate else {
-            **self.http_headers, **(headers or {}),
-        }
-        prepared = self.build_prepared_request(
-            method=method, url=url if absolute else f"{self.url_base}{url}", params=params, json=json, data=data,
-            headers={**request_headers, **(headers or {})},
-        )
+        target = url if absolute else f"{self.url_base}{url}"
         if authenticate:
-            prepared = self.authenticator(prepared)
+            # The SDK's builder adds the stream's headers, the User-Agent and the authenticator.
+            prepared = self.build_prepared_request(
+                method=method, url=target, params=params, json=json, data=data,
+                headers={**self.http_headers, **(headers or {})},
+            )
+        else:
+            # Not through the session: it would add the authenticator, and a presigned URL carries
+            # its own signature (S3 refuses a request with two).
+            prepared = requests.Request(
+                method=method, url=target, params=params, json=json, data=data,
+                headers={"User-Agent": self.user_agent, **(headers or {})},
+            ).prepare()
         response = self.requests_session.send(prepared, timeout=self.timeout, stream=stream)
         if response.status_code in tolerated:
             response.close()
