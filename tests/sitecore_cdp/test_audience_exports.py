@@ -195,7 +195,7 @@ def test_failed_download_run_resumes_at_that_job_and_row(emulator, catalog) -> N
 
     failed = sync(config, selected(catalog, RECORDS), expect_success=False)
     assert failed.returncode != 0
-    assert "the download failed 2 times in a row" in failed.stderr
+    assert "failed 2 times in a row" in failed.stderr and "max_retries" in failed.stderr
     marker = failed.last_state["bookmarks"][RECORDS]["partitions"][0]["job_in_progress"]
     assert marker["execution_ref"] == second_job.execution_ref and marker["row_number"] > 0
     assert "url" not in json.dumps(failed.last_state).lower()
