@@ -241,6 +241,8 @@ class GuestAPIStream(SitecoreStream):
     @override
     def records_in(self, page: t.Any, response: requests.Response) -> list[dict[str, t.Any]]:
         if self.scan is not None:
+            # Here, not in the paginator's `advance`: the SDK advances only after the page's records
+            # are emitted and bookmarked, and the first page's must be capped too.
             self.scan.note_page(response)
         if isinstance(page, dict) and "items" not in page:
             return []  # an empty collection may leave its `items` out
