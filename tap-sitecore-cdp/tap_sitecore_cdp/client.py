@@ -124,6 +124,8 @@ class AudienceExportStream(SitecoreStream):
 
     @override
     def error_hint(self, response: requests.Response) -> str | None:
+        if response.request is not None and "Authorization" not in response.request.headers:
+            return None  # a presigned file URL (no credentials): these hints are about the API's settings
         if response.status_code == 401:
             return ("The access token was refused even after requesting a new one: check that the API key "
                     "(`client_id`) has access to the Audience export API and that `region`/`api_url` is the "
