@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-import base64
 import typing as t
 from functools import cached_property
 
 from marketing_tapkit.config import config_error, http_setting_properties, validate_base_url
 from marketing_tapkit.tap import KitTap
 from singer_sdk import typing as th
-from singer_sdk.authenticators import BasicAuthenticator
 from typing_extensions import override
 
 from tap_sitecore_cdp import streams
-from tap_sitecore_cdp.auth import DEFAULT_AUTH_URL, ClientCredentialsAuthenticator
+from tap_sitecore_cdp.auth import (
+    DEFAULT_AUTH_URL,
+    ClientCredentialsAuthenticator,
+    audience_export_authenticator,
+    guest_api_authenticator,
+)
 from tap_sitecore_cdp.client import MAX_PAGE_SIZE, REGIONS, SitecoreStream, base_url_from_config
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping
+
+    from singer_sdk.authenticators import BasicAuthenticator
 
 AUDIENCE_EXPORT_STREAMS = (streams.AudienceExportJobsStream, streams.AudienceExportRecordsStream)
 GUEST_API_STREAMS = (streams.GuestsStream, streams.GuestDataExtensionsStream, streams.OrdersStream)
@@ -98,23 +103,12 @@ class TapSitecoreCDP(KitTap):
     @cached_property
     def audience_export_authenticator(self) -> ClientCredentialsAuthenticator:
         """One OAuth authenticator for the run: every audience-export stream shares its token."""
-        return ClientCredentialsAuthenticator(
-            auth_endpoint=validate_base_url(self.config.get("auth_url") or DEFAULT_AUTH_URL, "auth_url"),
-            client_id=self.config["client_id"],
-            client_secret=self.config["client_secret"],
-            secrets=self.secrets,
-            retry_policy=self.http.retry_policy,
-            timeout=self.http.timeout,
-            user_agent=self.http.user_agent,
-        )
+        return audience_export_authenticator(self.config, http=self.http, secrets=self.secrets)
 
     @cached_property
     def guest_api_authenticator(self) -> BasicAuthenticator:
         """Basic auth with the client key and API token (spec §2.2)."""
-        client_key, api_token = self.config["client_key"], self.config["api_token"]
-        # The encoded pair is as secret as the token inside it.
-        self.secrets.add(base64.b64encode(f"{client_key}:{api_token}".encode()).decode())
-        return BasicAuthenticator(username=client_key, password=api_token)
+        return guest_api_authenticator(self.config, secrets=self.secrets)
 
     @override
     def discover_streams(self) -> list[SitecoreStream]:
@@ -143,7 +137,3 @@ class TapSitecoreCDP(KitTap):
             self.logger.info("Not offering %s: `client_key` and `api_token` (Guest REST API) are not set.",
                              ", ".join(s.name for s in GUEST_API_STREAMS))
         return offered
-
-
-if __name__ == "__main__":
-    TapSitecoreCDP.cli()

@@ -5,28 +5,19 @@ from __future__ import annotations
 import typing as t
 from functools import cached_property
 from itertools import islice
-from urllib.parse import urlsplit
 
-import requests
-from marketing_tapkit.pagination import decoded_json
-from marketing_tapkit.schemas import open_schema
-from singer_sdk.exceptions import FatalAPIError
+from marketing_tapkit.readers import CSVOptions
+from marketing_tapkit.schemas import open_schema, value_as_text
 from typing_extensions import override
 
 from tap_sitecore_cdp.client import AudienceExportStream, parse_timestamp
-from tap_sitecore_cdp.exports import (
-    CSVOptions,
-    ExportProgress,
-    JobOutput,
-    bookmark_value,
-    finished_jobs,
-    has_output,
-)
-from tap_sitecore_cdp.schemas import JOB_PROPERTIES, as_text, infer_properties, record_schema
+from tap_sitecore_cdp.exports import ExportProgress, JobOutput, bookmark_value, finished_jobs, has_output
+from tap_sitecore_cdp.schemas import JOB_PROPERTIES, infer_properties, record_schema
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
+    import requests
     from singer_sdk.helpers.types import Context
 
 #: Rows of the newest job's output read at discovery to learn the keys of `data` (spec §4: user-defined).
@@ -48,12 +39,8 @@ class AudienceExportJobsStream(AudienceExportStream):
         return None  # one bare array, not paged (spec §3.2)
 
     @override
-    def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
-        reports = decoded_json(response)
-        if not isinstance(reports, list):
-            raise FatalAPIError(f"{self.name}: expected a JSON array of jobs from {urlsplit(response.url).path}, "
-                                f"got {type(reports).__name__}")
-        yield from finished_jobs(reports)
+    def records_in(self, page: t.Any, response: requests.Response) -> list[dict[str, t.Any]]:
+        return finished_jobs(super().records_in(page, response))
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
@@ -80,13 +67,6 @@ class AudienceExportRecordsStream(AudienceExportStream):
     is_sorted = True  # jobs are read oldest first
     STATE_MSG_FREQUENCY = 2000  # a run that dies mid-file loses at most this many rows of progress
 
-    @cached_property
-    def download_session(self) -> requests.Session:
-        """A session without the API's auth: presigned URLs carry their own signature."""
-        session = requests.Session()
-        session.headers["User-Agent"] = self.user_agent
-        return session
-
     @property
     def csv_options(self) -> CSVOptions:
         return CSVOptions(
@@ -98,7 +78,7 @@ class AudienceExportRecordsStream(AudienceExportStream):
     @cached_property
     def data_properties(self) -> dict[str, t.Any]:
         """The keys of `data`: from the input catalog when there is one, else sampled from the newest output."""
-        catalog = self._tap.input_catalog
+        catalog = self.kit_tap.input_catalog
         entry = catalog.get_stream(self.name) if catalog is not None else None
         if entry is not None:
             data = entry.schema.to_dict().get("properties", {}).get("data", {})
@@ -119,20 +99,17 @@ class AudienceExportRecordsStream(AudienceExportStream):
 
     def finished_jobs(self, audience_export: str) -> list[dict[str, t.Any]]:
         path = self.path.format(audience_export=audience_export)
-        return finished_jobs(self.get_json(path, what=f"Listing the jobs of {audience_export}") or [])
+        return finished_jobs(self.request_json("GET", path, what=f"Listing the jobs of {audience_export}") or [])
 
     def job_output(self, audience_export: str, job: dict[str, t.Any]) -> JobOutput:
         execution_ref = job["executionRef"]
         return JobOutput(
             label=f"{self.name}: export {audience_export}, job {execution_ref}",
-            fetch_listing=lambda: self.get_json(
-                f"/v2/audienceExports/executions/{execution_ref}/export", what=f"Listing the files of {execution_ref}",
-                missing_ok=True,
+            stream=self,
+            fetch_listing=lambda: self.request_json(
+                "GET", f"/v2/audienceExports/executions/{execution_ref}/export",
+                what=f"Listing the files of {execution_ref}", tolerated=(404,),
             ),
-            session=self.download_session,
-            timeout=self.timeout,
-            retry_policy=self.retry_policy,
-            logger=self.logger,
             secrets=self.tap.secrets,
             csv_options=self.csv_options,
         )
@@ -157,7 +134,10 @@ class AudienceExportRecordsStream(AudienceExportStream):
 
     @override
     def get_records(self, context: Context | None) -> Iterator[dict[str, t.Any]]:
-        audience_export = (context or {})["audience_export"]
+        if not context:  # `audience_exports` is empty: the base class says so, and there is nothing to read
+            yield from super().get_records(context)
+            return
+        audience_export = context["audience_export"]
         progress = ExportProgress(self.get_context_state(context), parse_timestamp(self.config.get("start_date")))
         try:
             for job in self.finished_jobs(audience_export):
@@ -176,7 +156,7 @@ class AudienceExportRecordsStream(AudienceExportStream):
         except Exception:
             # Every row yielded so far has been written: record where the run stopped, so that the next
             # one resumes after the last of them instead of at the last periodic STATE message.
-            self._checkpoint()
+            self.write_state_now()
             raise
 
     def _job_records(self, audience_export: str, job: dict[str, t.Any],
@@ -207,15 +187,15 @@ class AudienceExportRecordsStream(AudienceExportStream):
                 for key in text_keys.intersection(row):
                     value = row[key]
                     if value is not None and not isinstance(value, str):
-                        row[key] = as_text(value)
+                        row[key] = value_as_text(value)
                 yield {**envelope, "file_index": file.index, "row_number": row_number,
                        "delta_action": file.delta_action, "data": row}
 
     @override
-    def _increment_stream_state(self, latest_record: dict[str, t.Any], *, context: Context | None = None) -> None:
+    def bookmark_record(self, record: dict[str, t.Any], context: Context | None) -> dict[str, t.Any] | None:
         # Every row of a job has the job's end time: the bookmark moves once per job, in `_finish_job`,
         # not once per row (a fifth of the stream's time went here), and `job_in_progress` covers the rows.
-        return
+        return None
 
     def _finish_job(self, job: dict[str, t.Any], progress: ExportProgress, context: Context | None) -> None:
         """Move the bookmark past the job (also one without rows) and say so in a STATE message now."""
@@ -223,9 +203,4 @@ class AudienceExportRecordsStream(AudienceExportStream):
         self.state_manager.increment_state(
             {self.replication_key: bookmark_value(job)}, context=context, replication_key=self.replication_key
         )
-        self._checkpoint()
-
-    def _checkpoint(self) -> None:
-        """Write a STATE message now (the SDK writes one only every STATE_MSG_FREQUENCY records)."""
-        self.state_manager.is_flushed = False
-        self._write_state_message()
+        self.write_state_now()

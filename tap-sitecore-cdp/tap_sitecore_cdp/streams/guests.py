@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import typing as t
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from marketing_tapkit.schemas import open_schema
 from typing_extensions import override
 
-from tap_sitecore_cdp.client import GuestAPIStream
+from tap_sitecore_cdp.client import GuestAPIStream, GuestScanPaginator
 from tap_sitecore_cdp.schemas import EXTENSION_PROPERTIES, GUEST_PROPERTIES, ORDER_PROPERTIES
 
 if t.TYPE_CHECKING:
@@ -83,8 +83,8 @@ class GuestDataExtensionsStream(GuestAPIStream):
                 extension = item
                 if "name" not in item and "key" not in item and item.get("href"):
                     # Listed as a link only (nested expansion is INFERRED, spec §5.3): fetch it.
-                    extension = self.get_json(urlsplit(item["href"]).path,
-                                              what=f"Reading a data extension of {guest_ref}")
+                    extension = self.request_json("GET", urlsplit(item["href"]).path,
+                                                  what=f"Reading a data extension of {guest_ref}")
                 yield extension_record(guest_ref, extension)
 
 
@@ -97,13 +97,22 @@ class OrdersStream(GuestAPIStream):
     replication_key = "modifiedAt"
     selected_by_default = False
     schema = open_schema(ORDER_PROPERTIES)
+    #: The guest was deleted between listing it and asking for its orders: none to read.
+    tolerated_http_errors = frozenset({404})
 
     @override
     def get_url_params(self, context: Context | None, next_page_token: int | None) -> dict[str, t.Any]:
         return {**super().get_url_params(context, next_page_token), "guestRef": (context or {})["guest_ref"]}
 
     @override
+    def get_new_paginator(self) -> GuestScanPaginator:
+        # One paging loop per guest, all of them one scan: its start carries over from guest to guest.
+        self.scan = GuestScanPaginator(self.page_size, self.scan.started_at if self.scan is not None else None)
+        return self.scan
+
+    @override
     def get_records(self, context: Context | None) -> Iterator[dict[str, t.Any]]:
+        self.scan = None  # a new scan: its first page of orders says when it started
         for guest_ref in self.guest_refs():
             for order in self.request_records({"guest_ref": guest_ref}):
                 yield {**order, "guest_ref": guest_ref}
@@ -112,8 +121,8 @@ class OrdersStream(GuestAPIStream):
         """Every guest's ref, from the unexpanded guest list (links only: cheaper than full guests)."""
         offset = 0
         while True:
-            query = urlencode({"offset": offset, "limit": self.page_size})
-            page = self.get_json(f"/v2.1/guests?{query}", what="Listing guests")
+            page = self.request_json("GET", "/v2.1/guests", params={"offset": offset, "limit": self.page_size},
+                                     what="Listing guests")
             items = page.get("items") if isinstance(page, dict) else None
             if not isinstance(items, list) or not items:
                 return
@@ -124,15 +133,3 @@ class OrdersStream(GuestAPIStream):
             if len(items) < (limit if isinstance(limit, int) and limit > 0 else self.page_size):
                 return
             offset += len(items)
-
-    @override
-    def validate_response(self, response: requests.Response) -> None:
-        if response.status_code == 404 and "/v2.1/orders" in response.url:
-            return  # the guest was deleted between listing it and asking for its orders: none to read
-        super().validate_response(response)
-
-    @override
-    def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
-        if response.status_code == 404:
-            return []
-        return super().parse_response(response)
