@@ -25,7 +25,6 @@ class CatalogsStream(BloomreachStream):
     name = "catalogs"
     path = "/catalogs"
     primary_keys = ("id",)
-    replication_key = None
     permission = "Catalogs > Get catalog list"
     schema = schemas.CATALOG
 
@@ -67,7 +66,6 @@ class CatalogItemsStream(BloomreachStream):
     path = "/catalogs/{catalog_id}/items"
     parent_stream_type = CatalogsStream
     primary_keys = ("catalog_id", "item_id")
-    replication_key = None
     permission = "Catalogs > Get catalog items"
     schema = schemas.CATALOG_ITEM
 

@@ -12,6 +12,5 @@ class ConsentCategoriesStream(BloomreachStream):
     name = "consent_categories"
     path = "/consent/categories"
     primary_keys = ("id",)
-    replication_key = None
     records_key = "results"
     schema = schemas.CONSENT_CATEGORY

@@ -96,7 +96,6 @@ class CustomersStream(BloomreachStream):
     path = "/customers/export"
     http_method = "POST"
     primary_keys = (CUSTOMER_KEY,)
-    replication_key = None
     permission = "GDPR > Export customers"
     hold_activate_version = True
 

@@ -34,7 +34,6 @@ class SegmentationResultsStream(BloomreachStream):
     path = "/analyses/segmentation"
     http_method = "POST"
     primary_keys = ("analysis_id", "segment")
-    replication_key = None
     permission = ANALYSES_PERMISSION
     partitions_setting = "analysis_ids"
     schema = schemas.SEGMENT
