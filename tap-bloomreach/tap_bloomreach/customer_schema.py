@@ -30,7 +30,7 @@ import typing as t
 from collections import Counter
 
 import msgspec
-from marketing_tapkit.schemas import json_type
+from marketing_tapkit.schemas import json_type, value_as_text
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -227,14 +227,7 @@ def _identity(value: t.Any) -> t.Any:
 
 
 def _to_string(_: t.Any) -> Converter:
-    def convert(value: t.Any) -> t.Any:
-        if type(value) is str:
-            return value
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        return _ENCODER.encode(value).decode()
-
-    return convert
+    return value_as_text
 
 
 def _to_integer(_: t.Any) -> Converter:
@@ -280,13 +273,9 @@ def _to_boolean(_: t.Any) -> Converter:
 
 
 def _to_array(strings: t.Any) -> Converter:
-    as_text = _to_string(None)
-
     def convert(value: t.Any) -> t.Any:
         items = value if isinstance(value, list) else [value]
-        if strings:
-            return [None if v is None else as_text(v) for v in items]
-        return items
+        return [value_as_text(v) for v in items] if strings else items
 
     return convert
 

@@ -8,16 +8,11 @@ import zoneinfo
 from marketing_tapkit.config import config_error, http_setting_properties
 from marketing_tapkit.tap import KitTap
 from singer_sdk import typing as th
-from singer_sdk.exceptions import ConfigValidationError
-from singer_sdk.tap_base import CliTestOptionValue
 from typing_extensions import override
 
 from tap_bloomreach import streams
 from tap_bloomreach.client import DEFAULT_API_URL, BloomreachStream, project_url
-from tap_bloomreach.customers import DEFAULT_EXPORT_TIMEOUT, DEFAULT_SAMPLE_ROWS, EXPORT_FORMATS, CustomersStream
-
-if t.TYPE_CHECKING:
-    import click
+from tap_bloomreach.streams.customers import DEFAULT_EXPORT_TIMEOUT, DEFAULT_SAMPLE_ROWS, EXPORT_FORMATS
 
 ATTRIBUTE_NAME_KEYS = {"id": "id", "property": "property"}
 
@@ -56,6 +51,9 @@ class TapBloomreach(KitTap):
     name = "tap-bloomreach"
     # The customers schema is discovered from the project's own export, so discovery needs the config.
     dynamic_catalog = True
+    # `--test` reads consent categories (valid credentials, no permission needed, spec §7.1) instead of a
+    # record of every stream, which would start a customer export.
+    connection_test_streams = (streams.ConsentCategoriesStream,)
 
     config_jsonschema = th.PropertiesList(
         th.Property(
@@ -115,43 +113,10 @@ class TapBloomreach(KitTap):
     @override
     def discover_streams(self) -> list[BloomreachStream]:
         return [
-            CustomersStream(self),
+            streams.CustomersStream(self),
             streams.CatalogsStream(self),
             streams.CatalogItemsStream(self),
             streams.ConsentCategoriesStream(self),
             streams.SegmentationResultsStream(self),
         ]
 
-    @override
-    @classmethod
-    def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
-        """`--test`: the connection check reads consent categories (valid credentials, no permission needed,
-        spec §7.1) instead of a record of every stream, which would start a customer export."""
-        if value != CliTestOptionValue.All.value:
-            super().cb_test(ctx, param, value)
-            return
-        config_input = ctx.params.get("config")
-        check = streams.ConsentCategoriesStream
-        # A catalog of that one stream, so that setting up stream maps does not discover the others.
-        catalog = {"streams": [{
-            "tap_stream_id": check.name, "stream": check.name, "schema": check.schema,
-            "key_properties": list(check.primary_keys or []),
-            "metadata": [{"breadcrumb": [], "metadata": {"selected": True}}],
-        }]}
-        try:
-            tap = cls(
-                config=getattr(config_input, "config", None),
-                parse_env_config=bool(getattr(config_input, "parse_env", False)),
-                validate_config=True,
-                catalog=catalog,
-            )
-        except ConfigValidationError as exc:
-            for error in exc.errors:
-                cls.logger.error("Config validation error: %s", error)
-            ctx.exit(1)
-        tap.run_sync_dry_run(dry_run_record_limit=1, streams=[tap.streams[check.name]])
-        ctx.exit()
-
-
-if __name__ == "__main__":
-    TapBloomreach.cli()
