@@ -42,6 +42,7 @@ from sandbox.cordial.destinations import Destinations
 from sandbox.cordial.exports import ExportFile, JobStore
 from sandbox.cordial.filters import TimeBounds
 from sandbox.framework import Emulator, HTTPError, Request, Response, route
+from sandbox.framework.contracts import SwaggerContract
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable
@@ -51,9 +52,14 @@ MAX_PER_PAGE = 10_000
 RECORD_NOT_FOUND = "record not found"
 
 
+#: Cordial's Swagger 2.0 file (its `/docs/v2/`); every route here but `/v2/health` is in it.
+CORDIAL_API = SwaggerContract("cordial-v2.swagger.json")
+
+
 class CordialEmulator(Emulator):
     vendor = "cordial"
     default_port = 8703
+    contract = CORDIAL_API
     default_settings: t.ClassVar[dict[str, t.Any]] = {
         "api_key": "sandbox-cordial-api-key-3c8f",
         "allowed_ips": None,  # e.g. ["127.0.0.0/8"]; None accepts every address
