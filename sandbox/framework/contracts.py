@@ -49,12 +49,14 @@ class Amendment:
 
     `at` is a sequence of keys from the document's root (`"*"` matches every key at that level; in a
     list, `"name=expand"` picks the objects whose `name` is `expand`);
-    a mapping is merged into a mapping key by key, a list extends a list, anything else replaces.
+    a mapping is merged into a mapping key by key, a list extends a list, anything else replaces
+    (`replace=True` replaces in every case).
     """
 
     at: tuple[str, ...]
     change: t.Any
     reason: str
+    replace: bool = False  # replace the value at `at` instead of merging into it
 
     def apply(self, document: dict[str, t.Any]) -> None:
         targets = list(_select(document, self.at[:-1]))
@@ -63,7 +65,8 @@ class Amendment:
         for parent in targets:
             keys = list(parent) if self.at[-1] == "*" else [self.at[-1]]
             for key in keys:
-                parent[key] = _merged(parent.get(key), copy.deepcopy(self.change))
+                change = copy.deepcopy(self.change)
+                parent[key] = change if self.replace else _merged(parent.get(key), change)
 
 
 def _select(node: t.Any, keys: Sequence[str]) -> Iterator[dict[str, t.Any]]:
