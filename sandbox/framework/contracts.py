@@ -353,9 +353,12 @@ class SwaggerContract(Contract):
                 value = _typed(parameter, given)
                 complaints += [f"{where} parameter {name!r}: {c}" for c in self._errors(_simple_schema(parameter),
                                                                                            value)]
-        security = operation.spec.get("security", self.document.get("security"))
-        if security and request.basic_auth() is None and any("basicAuth" in s for s in security):
-            complaints.append("no Basic credentials (the file's security is basicAuth)")
+        requirements = operation.spec.get("security", self.document.get("security")) or []
+        schemes = self.document.get("securityDefinitions", {})
+        basic = [name for requirement in requirements for name in requirement
+                 if schemes.get(name, {}).get("type") == "basic"]
+        if basic and len(basic) == len(requirements) and request.basic_auth() is None:
+            complaints.append(f"no Basic credentials (the file's security is {basic[0]})")
         return complaints
 
     def _body_complaints(self, parameter: dict[str, t.Any], request: Request) -> list[str]:
