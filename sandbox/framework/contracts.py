@@ -25,12 +25,17 @@ import json
 import re
 import typing as t
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 import jsonschema
 import yaml
+from jsonschema_path import SchemaPath
+from openapi_core import Config, OpenAPI
+from openapi_core.datatypes import RequestParameters
+from openapi_core.exceptions import OpenAPIError
 from referencing import Registry
 from referencing.jsonschema import DRAFT4
+from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -236,10 +241,7 @@ class OpenAPIContract(Contract):
     """An OpenAPI 3 file, validated by openapi-core (requests: parameters, body, security; responses)."""
 
     @functools.cached_property
-    def _openapi(self) -> t.Any:
-        from openapi_core import Config, OpenAPI
-        from jsonschema_path import SchemaPath
-
+    def _openapi(self) -> OpenAPI:
         # The document itself is not checked: vendors' files rarely pass (amendments fix what we rely on).
         return OpenAPI(SchemaPath.from_dict(self.document), config=Config(spec_validator_cls=None))
 
@@ -251,14 +253,14 @@ class OpenAPIContract(Contract):
     def validate_request(self, operation: Operation, request: Request) -> list[str]:
         try:
             self._openapi.validate_request(_OpenAPIRequest(self.host_url, request))
-        except Exception as error:  # openapi-core's validation errors share no base but Exception
+        except OpenAPIError as error:
             return [_openapi_complaint(error)]
         return []
 
     def validate_response(self, operation: Operation, request: Request, response: Response) -> list[str]:
         try:
             self._openapi.validate_response(_OpenAPIRequest(self.host_url, request), _OpenAPIResponse(response))
-        except Exception as error:
+        except OpenAPIError as error:
             return [_openapi_complaint(error)]
         return []
 
@@ -267,9 +269,6 @@ class _OpenAPIRequest:
     """A sandbox `Request` as openapi-core's request protocol sees it."""
 
     def __init__(self, host_url: str, request: Request) -> None:
-        from openapi_core.datatypes import RequestParameters
-        from werkzeug.datastructures import Headers, ImmutableMultiDict
-
         self.host_url = host_url
         self.path = request.path
         self.method = request.method.lower()
@@ -286,8 +285,6 @@ class _OpenAPIResponse:
     """A sandbox `Response` as openapi-core's response protocol sees it."""
 
     def __init__(self, response: Response) -> None:
-        from werkzeug.datastructures import Headers
-
         self.status_code = response.status
         self.headers = Headers(response.headers)
         self.content_type = (response.headers.get("Content-Type") or "").lower()
@@ -402,8 +399,6 @@ def _anchored(schema: t.Any) -> t.Any:
 def _form_values(request: Request) -> dict[str, list[str]]:
     if _content_type(request.headers) != "application/x-www-form-urlencoded":
         return {}
-    from urllib.parse import parse_qs
-
     return parse_qs(request.body.decode("utf-8", "replace"), keep_blank_values=True)
 
 

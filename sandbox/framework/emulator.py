@@ -14,12 +14,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import re
 import threading
 import time
 import typing as t
 from collections import Counter
-import logging
 from http import HTTPStatus
 from urllib.parse import urlencode
 

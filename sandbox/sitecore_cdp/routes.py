@@ -72,8 +72,8 @@ GUEST_API = OpenAPIContract("sitecore-guest-v2.1.openapi.yaml", amendments=[
                ("email", "orderReferenceId", "orderRef", "identifiers.provider", "identifiers.id")],
               "the operation's own description documents these exact-match filters but does not declare them"),
     Amendment(("paths", "/v2.1/guests", "get", "responses"),
-              {"400": {"description": "Bad request",
-                       "content": {"application/json": {"schema": {"$ref": "#/components/schemas/GuestBadRequestResponse"}}}}},
+              {"400": {"description": "Bad request", "content": {"application/json": {
+                  "schema": {"$ref": "#/components/schemas/GuestBadRequestResponse"}}}}},
               "an invalid `sort` or an offset past the search window is refused with the documented 400 body "
               "(spec §5.2, §6); the file lists only 200 and 401"),
 ])
