@@ -17,21 +17,42 @@ import sys
 import tempfile
 import time
 import typing as t
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
 
 from sandbox import emulator_class
-from sandbox.framework import RunningEmulator
+from sandbox.framework import Emulator, RunningEmulator
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 
 
+#: Every emulator the tests started, while it lives: the conftest fails a test whose requests or
+#: responses the vendor's API file refused (`contract_violations`).
+_STARTED: weakref.WeakSet[Emulator] = weakref.WeakSet()
+
+
 def start_emulator(vendor: str, **settings: t.Any) -> RunningEmulator:
     """Start `vendor`'s emulator on a free loopback port (stop it with `.stop()`)."""
-    return RunningEmulator(emulator_class(vendor)(**settings), port=0).start()
+    emulator = emulator_class(vendor)(**settings)
+    _STARTED.add(emulator)
+    return RunningEmulator(emulator, port=0).start()
+
+
+def contract_violations() -> list[str]:
+    """What the vendors' API files refused since the last call, in every emulator the tests started."""
+    return [str(v) for emulator in list(_STARTED) for v in emulator.take_contract_violations()]
+
+
+def assert_contract_kept(what: str) -> None:
+    """Fail, naming each request and the file's complaint, if a vendor's API file refused anything."""
+    violations = contract_violations()
+    if violations:
+        raise AssertionError(f"{what}: the vendor's API file refuses {len(violations)} exchange(s) with the "
+                             "emulator (docs/api-contracts.md):\n" + "\n".join(f"- {v}" for v in violations))
 
 
 class Admin:

@@ -59,6 +59,7 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 message = "Too Many Requests" if fault.status == 429 else HTTPStatus(fault.status).phrase
                 response = emulator.error_response(HTTPError(fault.status, message, headers=headers))
+            emulator.observe(request, None)  # the request still meets the contract; the fault's answer needn't
             self._send(response, None)
             return
         try:
@@ -66,6 +67,7 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # an emulator bug must answer 500, not hang the client
             LOGGER.exception("emulator error")
             response = emulator.error_response(HTTPError(500, f"emulator error: {exc}"))
+        emulator.observe(request, response)  # before sending: checked by the time the client has it
         self._send(response, fault)
 
     def _send(self, response: Response, fault: Fault | None) -> None:
