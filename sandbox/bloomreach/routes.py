@@ -16,7 +16,8 @@ What it implements, with the spec section it follows:
   the order of the top-level keys (`json_key_order`: descriptor first, or the rows first).
 - `POST .../customers/export-one` with the `errors._global` 404 (§5.2).
 - Catalogs: list, get (with `fields`), items with `count` (default 20), `skip`, `query`, `field`,
-  `order`, and the 400 when `count + skip > 1001` (§6.1-6.4).
+  `order`, and the 400 when `count + skip > 1001` (§6.1-6.4); for tests, settings `items_page_cap` (fewer
+  items per page than asked) and `items_max_skip` (a page refused deep into a scan).
 - `GET .../consent/categories`, needing no permission (§7.1).
 - `POST .../analyses/{segmentation,report,funnel}` as `{name, header, rows}` or CSV (§8).
 - Error bodies in each documented shape (§3.2): `error` (auth), `errors` list (validation),
@@ -84,6 +85,10 @@ class BloomreachEmulator(Emulator):
         "table_header": "bare",  # bare | qualified: table_json/csv header entries (spec §5.1 UNVERIFIED)
         "json_key_order": "descriptor_first",  # descriptor_first | data_first
         "extra_properties": [],
+        # Not documented behaviour, for tests of a tap's paging: answer at most this many items per page
+        # (None: `count`), and refuse a `skip` deeper than this (None: only `count + skip > 1001`).
+        "items_page_cap": None,
+        "items_max_skip": None,
         "segmentations": [
             {"id": "606488856f8cf6f848b20af8", "name": "buyers by source",
              "segments": ["online buyers", "offline buyers", "window shoppers"]},
@@ -223,6 +228,11 @@ class BloomreachEmulator(Emulator):
             raise HTTPError(400, "count and skip must not be negative", shape="errors")
         if count + skip > CATALOG_ITEMS_REACH:
             raise HTTPError(400, f"count + skip must not exceed {CATALOG_ITEMS_REACH}", shape="errors")
+        max_skip = self.settings.get("items_max_skip")
+        if max_skip is not None and skip > int(max_skip):
+            raise HTTPError(400, f"skip must not exceed {max_skip}", shape="errors")
+        page_cap = self.settings.get("items_page_cap")
+        count = min(count, int(page_cap)) if page_cap else count
         query, field = request.arg("query"), request.arg("field")
         items = [item for item in catalog_items(self.seed, catalog)
                  if not query or matches_query(item, query, field)]
