@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from tests.bloomreach.conftest import SEGMENTATION_ID, sync, tap_config
+from tests.support import run_tap
 
 #: 2024-06-30T23:59:59+02:00, the last second of June in Prague (CEST).
 END_OF_JUNE_IN_PRAGUE = 1719784799
@@ -51,3 +52,13 @@ def test_a_wall_clock_execution_time_follows_the_timezone_setting(bloomreach):
     assert run.returncode == 0, run.stderr
     midnight_in_new_york = 1705294800  # 2024-01-15T00:00:00-05:00
     assert set(_sent(server, "/customers/export")) == {(midnight_in_new_york, "America/New_York")}
+
+
+def test_a_misspelt_execution_time_is_named_with_the_setting_it_resembles(bloomreach):
+    server = bloomreach(scale=3)
+    config = tap_config(server, executionTime=END_OF_JUNE_IN_PRAGUE, strict_settings=True)
+    run = run_tap("tap-bloomreach", config, extra_args=["--discover"])
+    assert run.returncode != 0
+    assert "Setting `executionTime` is not a setting of this tap" in run.stderr
+    assert "did you mean `execution_time`?" in run.stderr
+    assert server.emulator.request_bodies("/customers/export") == []
