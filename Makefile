@@ -31,7 +31,7 @@ $(UV):
 
 # Python packages, from the lock file.
 $(STAMP): uv.lock pyproject.toml */pyproject.toml | $(UV)
-	$(UV) sync --frozen --all-packages
+	$(UV) sync --frozen --all-packages --compile-bytecode
 	@touch $@
 
 # Meltano's own plugin environments (taps from this repository, loaders pinned in meltano.yml).

@@ -93,6 +93,10 @@ def kind_of(schema: dict[str, t.Any]) -> str:
         return "options"
     if "string" in types and schema.get("format") in {"date-time", "date"}:
         return "date_iso8601"
+    # Text or a whole number (an ISO date-time or epoch seconds): `string`, which Meltano passes on as
+    # given; `integer` would make it cast a date-time to a number and fail.
+    if "string" in types and "integer" in types:
+        return "string"
     # Not `decimal` for numbers: Meltano 4.4 casts a decimal setting given as text (an environment
     # variable, `meltano config set`) to Decimal, then fails to write the tap's config file (TypeError:
     # Decimal is not JSON serializable). `integer` carries whole numbers from anywhere, and a fraction

@@ -163,6 +163,8 @@ class CustomerRecordBuilder:
     def key(self, row: list[t.Any]) -> str:
         if self.key_position is not None:
             value = row[self.key_position]
+            if type(value) is str and value:  # the usual case
+                return value
             if isinstance(value, list):
                 value = min((str(v) for v in value if v not in (None, "")), default=None)
             if value not in (None, ""):
@@ -274,6 +276,8 @@ def _to_boolean(_: t.Any) -> Converter:
 
 def _to_array(strings: t.Any) -> Converter:
     def convert(value: t.Any) -> t.Any:
+        if type(value) is list and (not strings or all(type(item) is str for item in value)):
+            return value  # the usual soft id: a list of strings, kept as it is
         items = value if isinstance(value, list) else [value]
         return [value_as_text(v) for v in items] if strings else items
 

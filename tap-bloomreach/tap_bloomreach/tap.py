@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import typing as t
-import zoneinfo
 
-from marketing_tapkit.config import config_error, http_setting_properties
+from marketing_tapkit.config import config_error, kit_setting_properties
 from marketing_tapkit.tap import KitTap
 from singer_sdk import typing as th
 from typing_extensions import override
 
 from tap_bloomreach import streams
 from tap_bloomreach.client import DEFAULT_API_URL, BloomreachStream, project_url
+from tap_bloomreach.evaluation import DEFAULT_TIMEZONE, execution_epoch, time_zone
 from tap_bloomreach.streams.customers import DEFAULT_EXPORT_TIMEOUT, DEFAULT_SAMPLE_ROWS, EXPORT_FORMATS
 
 ATTRIBUTE_NAME_KEYS = {"id": "id", "property": "property"}
@@ -22,12 +22,8 @@ def validate_settings(config: t.Mapping[str, t.Any]) -> None:
     project_url(config)
     if not str(config.get("project_token") or "").strip():
         raise config_error("Setting `project_token` is empty: copy it from Project settings > Access management > API.")
-    try:
-        zoneinfo.ZoneInfo(str(config.get("timezone") or "UTC"))
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise config_error(
-            f"Setting `timezone` must be an IANA time zone such as Europe/Prague, got {config.get('timezone')!r}."
-        ) from None
+    time_zone(config)
+    execution_epoch(config)
     if config.get("segmentation_id") and config.get("segment_index") is None:
         raise config_error(
             "Setting `segmentation_id` needs `segment_index` too (0-based; -1 = customers in no segment)."
@@ -82,8 +78,16 @@ class TapBloomreach(KitTap):
                     description="Export only the customers of one segment of this segmentation."),
         th.Property("segment_index", th.IntegerType(minimum=-1),
                     description="With segmentation_id: the 0-based segment; -1 = customers in no segment."),
-        th.Property("timezone", th.StringType, default="UTC",
-                    description="IANA time zone in which the export and analyses are evaluated."),
+        th.Property("timezone", th.StringType, default=DEFAULT_TIMEZONE,
+                    description="IANA time zone in which the export and analyses are evaluated "
+                                "(sent as `timezone`); an `execution_time` without an offset is read in it."),
+        th.Property(
+            "execution_time", th.CustomType({"type": ["string", "integer"]}),
+            description="The moment at which the customers export and the segmentation results are evaluated "
+                        "(sent as `execution_time`, in epoch seconds; the API's default is now): epoch seconds, "
+                        "or an ISO 8601 date-time such as 2024-06-30T23:59:59+02:00 (without an offset: in "
+                        "`timezone`).",
+        ),
         th.Property("customer_id_key", th.StringType, default="registered",
                     description="The hard id whose value is the customers' primary key."),
         th.Property(
@@ -102,7 +106,7 @@ class TapBloomreach(KitTap):
             "export_timeout", th.IntegerType(minimum=1), default=DEFAULT_EXPORT_TIMEOUT,
             description="Read timeout in seconds of the customers export request (a full export takes long).",
         ),
-        *http_setting_properties(),
+        *kit_setting_properties(),
     ).to_dict()
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:

@@ -68,6 +68,10 @@ class CatalogItemsStream(BloomreachStream):
     primary_keys = ("catalog_id", "item_id")
     permission = "Catalogs > Get catalog items"
     schema = schemas.CATALOG_ITEM
+    # Paged by `skip`: a page refused deep into a catalog names the skip reached, and the setting that
+    # leaves the catalog out.
+    page_parameter = "skip"
+    narrow_scan_settings = ("catalog_ids",)
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:

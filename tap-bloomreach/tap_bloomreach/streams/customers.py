@@ -30,6 +30,7 @@ from typing_extensions import override
 
 from tap_bloomreach.client import BloomreachStream, MissingPermissionError
 from tap_bloomreach.customer_schema import CUSTOMER_KEY, CustomerRecordBuilder, discover_schema, fallback_schema
+from tap_bloomreach.evaluation import evaluation_fields
 from tap_bloomreach.export_reader import read_export
 from tap_bloomreach.export_table import ExportColumn, ExportRefusedError, ExportTable
 
@@ -67,10 +68,7 @@ def customer_attribute_list(config: t.Mapping[str, t.Any]) -> list[dict[str, t.A
 
 def export_request_body(config: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     """The JSON body of `POST customers/export` for the tap's settings (spec §5.1 request table)."""
-    body: dict[str, t.Any] = {
-        "format": config.get("export_format") or "table_json",
-        "timezone": config.get("timezone") or "UTC",
-    }
+    body: dict[str, t.Any] = {"format": config.get("export_format") or "table_json", **evaluation_fields(config)}
     if attributes := customer_attribute_list(config):
         body["attributes"] = {"type": "some", "list": attributes}
     if config.get("segmentation_id"):
@@ -125,7 +123,7 @@ class CustomersStream(BloomreachStream):
         return (
             "Check `customer_attributes` (items like {\"type\": \"property\", \"property\": \"email\"}), "
             "`segmentation_id` and `segment_index` (0-based; -1 = customers in no segment), `timezone` "
-            "(an IANA name such as Europe/Prague) and `export_format`."
+            "(an IANA name such as Europe/Prague), `execution_time` and `export_format`."
         )
 
     # Reading the export ---------------------------------------------------------------------------
@@ -238,9 +236,10 @@ class ExportReading:
             raise GarbledExportError(exc) from None
 
     def _records(self, table: ExportTable, builder: CustomerRecordBuilder) -> Iterator[Numbered]:
+        build = builder.build  # once per row: no attribute lookups
         for number, row in enumerate(table.rows, start=1):
             self.rows_read = number
-            yield number, builder.build(row)
+            yield number, build(row)
 
 
 class GarbledExportError(CorruptInputError):

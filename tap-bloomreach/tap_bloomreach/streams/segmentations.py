@@ -15,6 +15,7 @@ from typing_extensions import override
 from tap_bloomreach import schemas
 from tap_bloomreach.client import BloomreachStream
 from tap_bloomreach.envelope import is_no_permission_text
+from tap_bloomreach.evaluation import evaluation_fields
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
@@ -45,11 +46,7 @@ class SegmentationResultsStream(BloomreachStream):
 
     @override
     def prepare_request_payload(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:
-        return {
-            "analysis_id": (context or {})["analysis_id"],
-            "format": "table_json",
-            "timezone": self.config.get("timezone") or "UTC",
-        }
+        return {"analysis_id": (context or {})["analysis_id"], "format": "table_json", **evaluation_fields(self.config)}
 
     @override
     def check_envelope(self, response: requests.Response) -> None:
@@ -79,7 +76,7 @@ class SegmentationResultsStream(BloomreachStream):
     @override
     def invalid_request_hint(self) -> str:
         return ("Check `analysis_ids`: each must be a segmentation id, copied from the segmentation's URL "
-                "in the app, and `timezone`.")
+                "in the app, `timezone` and `execution_time`.")
 
 
 def requested_analysis_id(response: requests.Response) -> str:
