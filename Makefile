@@ -9,13 +9,15 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MELTANO_STAMP := .meltano/.installed
 
-.PHONY: help deps demo test lint bench reliability clean
+.PHONY: help deps demo orchestrate test lint bench bench-partitions reliability clean
 
 help:
 	@echo "make demo         install everything, start the API emulators, load all four taps into DuckDB"
+	@echo "make orchestrate  start the API emulators and the Dagster UI with every tap's parts (docs/scale-out.md)"
 	@echo "make test         install everything and run the whole test suite"
 	@echo "make lint         ruff and mypy"
 	@echo "make bench        throughput and memory benchmarks (prints figures, writes bench/results/)"
+	@echo "make bench-partitions  wall time of 1, 2 and 4 parts side by side against one process"
 	@echo "make reliability  the fault x tap matrix (also part of make test)"
 
 $(UV):
@@ -41,15 +43,21 @@ deps: $(STAMP) $(MELTANO_STAMP) system-deps
 demo: deps
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/demo.py
 
+orchestrate: deps
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/orchestrate.py
+
 test: deps
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -n 2 --timeout 900
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy marketing-tapkit/marketing_tapkit tap-*/tap_* sandbox
+	$(BIN)/mypy marketing-tapkit/marketing_tapkit tap-*/tap_* sandbox orchestration
 
 bench: deps
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/run.py
+
+bench-partitions: deps
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/bench_partitions.py
 
 reliability: deps
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -n 2 tests/reliability --timeout 900

@@ -43,18 +43,24 @@ def loader() -> str:
 
 
 def run_env(part: Part, loader_name: str) -> dict[str, str]:
-    """The part's settings, plus what keeps parallel runs on one machine from sharing a file.
+    """Where a part's files go, so that parallel runs on one machine share none.
 
-    Without MELTANO_DATABASE_URI (a shared PostgreSQL in a deployment), each part keeps Meltano's
-    system database (run records; also its state with the default `systemdb` state backend) in a
-    SQLite file of its own: parallel runs creating or writing one SQLite file fail. target-jsonl
-    writes one file per stream, so each part gets a folder of its own.
+    Meltano writes a plugin's catalog and config to `.meltano/run/<plugin>/`, one place for every run
+    of that plugin, and keeps its system database (run records; state too with the default `systemdb`
+    backend) in `.meltano/meltano.db`: parallel runs overwrite each other's catalog and race to create
+    the database. So each part gets a Meltano system directory of its own, with the installed plugins
+    linked in. target-jsonl writes one file per stream: each part gets a folder of its own. (The part's
+    own settings are added by `orchestration.meltano_part`, after discovery.)
     """
-    env = part.env()
-    if not os.environ.get("MELTANO_DATABASE_URI"):
-        folder = Path(os.environ.get("ORCHESTRATION_MELTANO_DB_DIR", PROJECT_ROOT / ".meltano" / "orchestration"))
-        folder.mkdir(parents=True, exist_ok=True)
-        env["MELTANO_DATABASE_URI"] = f"sqlite:///{folder / f'{slug(part.tap)}__{part.name}.db'}"
+    env: dict[str, str] = {}
+    installed = Path(os.environ.get("MELTANO_SYS_DIR_ROOT", PROJECT_ROOT / ".meltano"))
+    parts_root = Path(os.environ.get("ORCHESTRATION_MELTANO_DIR", installed / "orchestration"))
+    sys_dir = parts_root / slug(part.tap) / part.name
+    sys_dir.mkdir(parents=True, exist_ok=True)
+    for plugins in ("extractors", "loaders"):
+        if not (sys_dir / plugins).exists():
+            (sys_dir / plugins).symlink_to(installed / plugins, target_is_directory=True)
+    env["MELTANO_SYS_DIR_ROOT"] = str(sys_dir)
     if loader_name == "target-jsonl":
         base = Path(os.environ.get("TARGET_JSONL_DESTINATION_PATH", PROJECT_ROOT / "output" / "jsonl"))
         destination = base / slug(part.tap) / part.name

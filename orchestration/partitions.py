@@ -43,11 +43,15 @@ class Part:
 
     def env(self) -> dict[str, str]:
         """The environment that makes `meltano run` do this part only (Meltano's setting variables)."""
+        return {f"{env_prefix(self.tap)}__SELECT": json.dumps(list(self.select)), **self.settings_env()}
+
+    def settings_env(self) -> dict[str, str]:
+        """The settings this part narrows, as `TAP_<NAME>_<SETTING>` variables."""
         prefix = env_prefix(self.tap)
-        env = {f"{prefix}__SELECT": json.dumps(list(self.select))}
-        for name, value in self.settings.items():
-            env[f"{prefix}_{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
-        return env
+        return {
+            f"{prefix}_{name.upper()}": value if isinstance(value, str) else json.dumps(value)
+            for name, value in self.settings.items()
+        }
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,13 @@ SPLITS: dict[str, list[Split]] = {
         Split("catalogs", ("catalogs", "catalog_items"), each("catalog_ids", unset_means_all=True)),
     ],
 }
+
+
+def part_named(tap: str, name: str) -> Part:
+    for part in parts_of(tap):
+        if part.name == name:
+            return part
+    raise KeyError(f"{tap} has no part {name}; its parts are: {', '.join(p.name for p in parts_of(tap))}")
 
 
 def parts_of(tap: str) -> list[Part]:
