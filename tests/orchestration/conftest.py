@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import typing as t
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,18 +25,19 @@ from dagster import reconstructable as dagster_reconstructable
 from sandbox.objectstores import LOCAL_S3_REGION, LocalS3Server
 from tests.orchestration import jobs
 
-STATE_BUCKET = "meltano-state"
 STATE_PREFIX = "scale-out"
 
 
 @dataclass
 class StateStore:
     server: LocalS3Server
+    #: moto keeps its buckets per process, not per server: every test gets a bucket of its own.
+    bucket: str
 
     def env(self) -> dict[str, str]:
         """Meltano's S3 state backend settings, pointing at this server."""
         return {
-            "MELTANO_STATE_BACKEND_URI": f"s3://{STATE_BUCKET}/{STATE_PREFIX}",
+            "MELTANO_STATE_BACKEND_URI": f"s3://{self.bucket}/{STATE_PREFIX}",
             "MELTANO_STATE_BACKEND_S3_ENDPOINT_URL": self.server.endpoint_url,
             "MELTANO_STATE_BACKEND_S3_AWS_ACCESS_KEY_ID": "sandbox",
             "MELTANO_STATE_BACKEND_S3_AWS_SECRET_ACCESS_KEY": "sandbox-secret",
@@ -44,7 +46,7 @@ class StateStore:
 
     def state_ids(self) -> list[str]:
         """The state ID of every state object in the bucket (`PREFIX/STATE_ID/state.json`)."""
-        listing = self.server.client().list_objects_v2(Bucket=STATE_BUCKET, Prefix=f"{STATE_PREFIX}/")
+        listing = self.server.client().list_objects_v2(Bucket=self.bucket, Prefix=f"{STATE_PREFIX}/")
         keys = [item["Key"] for item in listing.get("Contents", [])]
         return sorted(key.split("/")[1] for key in keys if key.endswith("/state.json"))
 
@@ -52,9 +54,10 @@ class StateStore:
 @pytest.fixture
 def state_store() -> Iterator[StateStore]:
     server = LocalS3Server().start()
-    server.create_bucket(STATE_BUCKET)
+    store = StateStore(server, f"meltano-state-{uuid.uuid4().hex[:12]}")
+    server.create_bucket(store.bucket)
     try:
-        yield StateStore(server)
+        yield store
     finally:
         server.stop()
 
