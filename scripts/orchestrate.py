@@ -26,7 +26,7 @@ SANDBOX_ENV = {
 }
 
 
-def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 120) -> bool:
+def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 900) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and process.poll() is None:
         with socket.socket() as sock:
@@ -45,9 +45,10 @@ def main() -> int:
     env = {**SANDBOX_ENV, **os.environ, "DAGSTER_HOME": str(home), "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false"}
     command = ["dagster", "dev", "-m", "orchestration.definitions", "-h", HOST, "-p", str(port)]
     dagster = subprocess.Popen(command, cwd=REPO, env=env)
+    print(f"\nDagster UI: http://{HOST}:{port}  (starting; Ctrl-C stops it and the emulators)\n", flush=True)
     try:
         if wait_for_port(port, dagster):
-            print(f"\nDagster UI: http://{HOST}:{port}  (Ctrl-C stops it and the emulators)\n", flush=True)
+            print(f"\nDagster UI ready: http://{HOST}:{port}\n", flush=True)
         return dagster.wait()
     except KeyboardInterrupt:  # the terminal sent SIGINT to dagster too; give it time to stop its processes
         return dagster.wait(timeout=60)
