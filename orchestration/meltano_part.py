@@ -3,10 +3,12 @@
 Dagster's `PipesSubprocessClient` starts this module (anything else may: outside Dagster the Pipes
 calls do nothing). It runs the part in two steps:
 
-1. `meltano invoke --dump=catalog TAP` with the tap's settings as configured, not narrowed to the
-   part: taps that discover schemas from the data (Sitecore's export columns, Bloomreach's customer
-   properties, Evergage's attributes) would otherwise give each part its own idea of a table's
-   column types, and the loader refuses to narrow a column another part created wider.
+1. `meltano invoke --dump=catalog TAP` with the part's streams selected but the tap's settings as
+   configured, not narrowed to the part (Meltano applies no `select` rules to a catalog it is given,
+   so the selection has to be in it). Taps that discover schemas from the data (Sitecore's export
+   columns, Bloomreach's customer properties, Evergage's attributes) would otherwise give each part
+   its own idea of a table's column types, and the loader refuses to narrow a column another part
+   created wider.
 2. `meltano run --state-id-suffix=PART TAP LOADER` with the part's settings and that catalog.
 
 Meltano's log goes to stderr (Dagster keeps it as the step's compute log). The materialisation is
@@ -59,17 +61,18 @@ class RunLog:
 
 
 def discover(part: Part, catalog: Path) -> int:
-    """Write the tap's catalog, discovered with its settings as configured, to `catalog`."""
+    """Write the tap's catalog to `catalog`: discovered with the settings as configured, the part's streams selected."""
     with catalog.open("w") as out:
         return subprocess.run(
             [MELTANO, "invoke", "--dump=catalog", part.tap], cwd=PROJECT_ROOT, stdout=out, check=False,
+            env={**os.environ, **part.select_env()},
         ).returncode
 
 
 def run(part: Part, loader: str, catalog: Path) -> tuple[int, RunLog]:
     """`meltano run` of the part with the catalog; returns its exit code and what its log said."""
     command = [MELTANO, "--log-format=json", "run", f"--state-id-suffix={part.name}", part.tap, loader]
-    env = {**os.environ, **part.env(), f"{env_prefix(part.tap)}__CATALOG": str(catalog)}
+    env = {**os.environ, **part.settings_env(), f"{env_prefix(part.tap)}__CATALOG": str(catalog)}
     log = RunLog(part.tap)
     with subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stderr=subprocess.PIPE, text=True) as process:
         assert process.stderr is not None

@@ -43,7 +43,11 @@ class Part:
 
     def env(self) -> dict[str, str]:
         """The environment that makes `meltano run` do this part only (Meltano's setting variables)."""
-        return {f"{env_prefix(self.tap)}__SELECT": json.dumps(list(self.select)), **self.settings_env()}
+        return {**self.select_env(), **self.settings_env()}
+
+    def select_env(self) -> dict[str, str]:
+        """This part's streams, as Meltano's `select` extra (`TAP_<NAME>__SELECT`)."""
+        return {f"{env_prefix(self.tap)}__SELECT": json.dumps(list(self.select))}
 
     def settings_env(self) -> dict[str, str]:
         """The settings this part narrows, as `TAP_<NAME>_<SETTING>` variables."""

@@ -15,7 +15,7 @@ import pytest
 from dagster import DagsterEventType
 from psycopg.rows import dict_row
 
-from orchestration.partitions import parts_of
+from orchestration.partitions import Part, parts_of
 from sandbox.sitecore_cdp import SitecoreCDPEmulator
 from tests.orchestration.conftest import Orchestration, StateStore
 from tests.postgres import PostgresServer
@@ -29,6 +29,7 @@ BLOOMREACH_SEGMENTATION = {  # the sandbox's first segmentation: three segments
     "ORCHESTRATION_BLOOMREACH_SEGMENTATION_ID": "606488856f8cf6f848b20af8",
     "ORCHESTRATION_BLOOMREACH_SEGMENT_COUNT": "3",
 }
+STREAMS = {"tap-evergage": {"users", "segment_members", "accounts", "audit_events"}, "tap-bloomreach": {"customers"}}
 #: Per tap: the parts to materialise (None: all), the streams they cover, and each table's primary key.
 CASES: dict[str, tuple[list[str] | None, dict[str, tuple[str, ...]]]] = {
     "evergage": (None, {
@@ -51,6 +52,15 @@ def rows_by_key(server: PostgresServer, schema: str, table: str, keys: t.Sequenc
         assert key not in found, f"{schema}.{table}: {key} loaded twice"
         found[key] = {k: v for k, v in row.items() if not k.startswith("_sdc_")}
     return found
+
+
+def synced_by(part: Part) -> set[str]:
+    """The streams a part may sync: those it selects by name, or (`other_streams`) any it does not exclude."""
+    named = {p.removesuffix(".*") for p in part.select if p != "*.*" and not p.startswith("!")}
+    if named:
+        return named
+    excluded = {p.removeprefix("!").removesuffix(".*") for p in part.select if p.startswith("!")}
+    return {s for s in STREAMS[part.tap] if s not in excluded}
 
 
 def point_at(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
@@ -99,6 +109,9 @@ def test_parallel_parts_land_exactly_what_one_run_lands_with_one_state_object_ea
     metadata = run.materialisations()
     assert sorted(m["state_id"] for m in metadata.values()) == sorted(state_ids)
     assert all(m["seconds"] > 0 for m in metadata.values())
+    for part in parts_of(profile.tap):
+        if part.name in metadata:
+            assert set(metadata[part.name]["rows"]) <= synced_by(part), f"{part.name} synced only its streams"
     for table in tables:
         loaded = sum(m["rows"].get(table, 0) for m in metadata.values())
         assert loaded >= len(rows_by_key(postgres, f"{profile.schema}_parts", table, tables[table])), table
