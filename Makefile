@@ -14,14 +14,16 @@ NEXT_SDK := 0.55.0b7
 NEXT_VENV := .venv-next-sdk
 NEXT_STAMP := $(NEXT_VENV)/.installed
 
-.PHONY: help deps demo test test-next-sdk lint bench reliability dist plugins clean
+.PHONY: help deps demo orchestrate test test-next-sdk lint bench bench-partitions reliability dist plugins clean
 
 help:
 	@echo "make demo         install everything, start the API emulators, load all four taps into DuckDB"
+	@echo "make orchestrate  start the API emulators and the Dagster UI with every tap's parts (docs/scale-out.md)"
 	@echo "make test         install everything and run the whole test suite"
 	@echo "make test-next-sdk  the suite (less the Meltano runs) on singer-sdk $(NEXT_SDK), in $(NEXT_VENV)"
 	@echo "make lint         ruff and mypy"
 	@echo "make bench        throughput and memory benchmarks (prints figures, writes bench/results/)"
+	@echo "make bench-partitions  wall time of 1, 2 and 4 parts side by side against one process"
 	@echo "make reliability  the fault x tap matrix (also part of make test)"
 	@echo "make dist         wheels and sdists of the kit and the four taps into dist/, checked with twine"
 	@echo "make plugins      regenerate tap-*/plugin.yml and the settings tables of the tap READMEs"
@@ -49,6 +51,9 @@ deps: $(STAMP) $(MELTANO_STAMP) system-deps
 demo: deps
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/demo.py
 
+orchestrate: deps
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/orchestrate.py
+
 test: deps
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -n 2 --timeout 900
 
@@ -66,10 +71,13 @@ test-next-sdk: $(NEXT_STAMP) system-deps
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy marketing-tapkit/marketing_tapkit tap-*/tap_* sandbox
+	$(BIN)/mypy marketing-tapkit/marketing_tapkit tap-*/tap_* sandbox orchestration
 
 bench: deps
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/run.py
+
+bench-partitions: deps
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/bench_partitions.py
 
 reliability: deps
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -n 2 tests/reliability --timeout 900
