@@ -122,7 +122,8 @@ class JobOutput:
     Every request goes through `stream`: the listing through `fetch_listing` (its request path, with the
     API's auth), the files with one unauthenticated try each (retried here). With `files_ahead` above 0
     and more than one file, the next files download to temporary files while one is parsed (the kit's
-    `FilesAhead`); otherwise each file is parsed as it arrives.
+    `FilesAhead`, at most `files_ahead` in flight); otherwise, and when a file is read again after a
+    failure, it is parsed as it arrives.
     """
 
     def __init__(
@@ -201,8 +202,15 @@ class JobOutput:
         """`(row_number, row)` of one file after row `after_row`, resuming there after any failure."""
         source = f"{self.label}, file {file_index}"
 
+        openings = 0
+
         def open_rows() -> AbstractContextManager[Iterator[Numbered]]:
-            if self.files_ahead > 0 and len(self.files) > 1:
+            # The first opening takes the file downloaded ahead. An opening after a failure streams it
+            # instead: its rows then arrive as the bytes do, so even a connection that never lasts a
+            # whole file makes progress from one try to the next.
+            nonlocal openings
+            openings += 1
+            if openings == 1 and self.files_ahead > 0 and len(self.files) > 1:
                 return self.downloaded_rows(file_index, source)
             return presigned_file_rows(self.stream, self.files[file_index].url, source, csv_options=self.csv_options)
 
