@@ -133,6 +133,8 @@ class TapSitecoreCDP(KitTap):
         base_url_from_config(self.config)  # fail on a bad host setting before any request
         if (delimiter := self.config.get("csv_delimiter")) and len(delimiter) != 1:
             raise config_error(f"Setting `csv_delimiter` must be one character (`,` or `|`), got {delimiter!r}.")
+        if (mode := self.config.get("audience_export_mode", "history")) not in AUDIENCE_EXPORT_MODES:
+            raise config_error(f"Setting `audience_export_mode` must be `history` or `latest`, got {mode!r}.")
         has_oauth = _credential_pair(self.config, "client_id", "client_secret")
         has_basic = _credential_pair(self.config, "client_key", "api_token")
         if not has_oauth and not has_basic:
