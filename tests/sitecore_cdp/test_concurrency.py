@@ -18,7 +18,7 @@ from tests.sitecore_cdp.helpers import (
     selected,
     sync,
 )
-from tests.support import Admin
+from tests.support import Admin, TapRun
 
 
 def guest_config(base_url: str, **extra: object) -> dict:
@@ -30,29 +30,33 @@ def guest_refs(count: int) -> list[str]:
     return [data.ref_for(i, seed, "guest") for i in range(count)]
 
 
+def guests_read(emulator, catalog, count: int, *faults: dict, concurrency: int = 4) -> tuple[list[str], Admin]:
+    """The refs of the guests a run reads from an emulator of `count` guests with `faults`, in order."""
+    server = emulator("sitecore-cdp", scale=count)
+    admin = Admin(server.base_url)
+    if faults:
+        admin.faults(*faults)
+    run = sync(guest_config(server.base_url, max_concurrent_requests=concurrency), selected(catalog, "guests"))
+    return [r["ref"] for r in run.records("guests")], admin
+
+
 def test_guest_pages_fetched_ahead_arrive_in_list_order_and_stop_at_the_short_page(emulator, catalog) -> None:
     # The first page answers last (held back by latency): its guests still come first.
-    server = emulator("sitecore-cdp", scale=95)
-    admin = Admin(server.base_url)
-    admin.faults({"kind": "latency", "seconds": 0.6, "path": "^/v2.1/guests$", "times": 1})
-    run = sync(guest_config(server.base_url, max_concurrent_requests=4), selected(catalog, "guests"))
-    assert [r["ref"] for r in run.records("guests")] == guest_refs(95)
+    refs, admin = guests_read(emulator, catalog, 95, {"kind": "latency", "seconds": 0.6, "path": "^/v2.1/guests$"})
+    assert refs == guest_refs(95)
     # Ten pages (the tenth is short) and at most three fetched past it, in flight when it arrived.
     assert 10 <= admin.requests_by_route()[GUESTS_ROUTE] <= 10 + 3
 
 
 def test_guest_scan_ahead_ends_on_the_empty_page_after_an_exact_multiple(emulator, catalog) -> None:
-    server = emulator("sitecore-cdp", scale=40)
-    run = sync(guest_config(server.base_url, max_concurrent_requests=8), selected(catalog, "guests"))
-    assert [r["ref"] for r in run.records("guests")] == guest_refs(40)
+    refs, _ = guests_read(emulator, catalog, 40, concurrency=8)
+    assert refs == guest_refs(40)
 
 
 def test_guest_page_refused_twice_under_concurrency_is_retried_with_exact_rows(emulator, catalog) -> None:
-    server = emulator("sitecore-cdp", scale=55)
-    admin = Admin(server.base_url)
-    admin.faults({"kind": "status", "status": 503, "path": "^/v2.1/guests$", "times": 2})
-    run = sync(guest_config(server.base_url, max_concurrent_requests=4), selected(catalog, "guests"))
-    assert [r["ref"] for r in run.records("guests")] == guest_refs(55)
+    refs, admin = guests_read(emulator, catalog, 55, {"kind": "status", "status": 503, "path": "^/v2.1/guests$",
+                                                      "times": 2})
+    assert refs == guest_refs(55)
     assert admin.pending_faults() == []
 
 
@@ -100,42 +104,35 @@ FILES_SETTINGS = {"scale": 1000, "max_rows_per_file": 90,
                   "exports": [{"friendly_id": "weekly-vip-export", "format": "jsonl", "jobs": 2}]}
 
 
-def files_config(base_url: str, **extra: object) -> dict:
-    return config_for(base_url, audience_exports=["weekly-vip-export"], max_concurrent_requests=4, **extra)
+def export_read(emulator, catalog, *faults: dict) -> tuple[TapRun, Admin]:
+    """A run of the records stream with files ahead, after checking it gave every row once."""
+    server = emulator("sitecore-cdp", **FILES_SETTINGS)
+    admin = Admin(server.base_url)
+    admin.faults(*faults)
+    run = sync(config_for(server.base_url, audience_exports=["weekly-vip-export"], max_concurrent_requests=4),
+               selected(catalog, RECORDS))
+    keys = record_keys(run)
+    assert len(keys) == len(set(keys)) == 2000
+    assert set(keys) == expected_keys(SitecoreCDPEmulator(**FILES_SETTINGS), "weekly-vip-export")
+    return run, admin
 
 
 def test_files_downloaded_ahead_give_every_row_once_in_file_order(emulator, catalog) -> None:
-    server = emulator("sitecore-cdp", **FILES_SETTINGS)
-    admin = Admin(server.base_url)
     # The first file answers last: its rows still come first.
-    admin.faults({"kind": "latency", "seconds": 0.6, "path": "part-0000", "times": 2})
-    run = sync(files_config(server.base_url), selected(catalog, RECORDS))
+    run, admin = export_read(emulator, catalog, {"kind": "latency", "seconds": 0.6, "path": "part-0000", "times": 2})
     keys = record_keys(run)
     assert keys == sorted(keys, key=lambda k: (k[0] != keys[0][0], k[1], k[2])), "jobs, files and rows in order"
-    assert set(keys) == expected_keys(SitecoreCDPEmulator(**FILES_SETTINGS), "weekly-vip-export")
-    assert len(keys) == len(set(keys)) == 2000
     assert admin.requests_by_route()[FILE_ROUTE] == 2 * 12, "each file downloaded once"
 
 
 def test_file_refused_while_downloaded_ahead_gets_fresh_urls_and_exact_rows(emulator, catalog) -> None:
-    server = emulator("sitecore-cdp", **FILES_SETTINGS)
-    admin = Admin(server.base_url)
-    admin.faults({"kind": "status", "status": 403, "path": "part-0004", "times": 1})
-    run = sync(files_config(server.base_url), selected(catalog, RECORDS))
-    keys = record_keys(run)
-    assert len(keys) == len(set(keys)) == 2000
-    assert set(keys) == expected_keys(SitecoreCDPEmulator(**FILES_SETTINGS), "weekly-vip-export")
+    run, admin = export_read(emulator, catalog, {"kind": "status", "status": 403, "path": "part-0004", "times": 1})
     assert admin.requests_by_route()[LISTING_ROUTE] == 2 + 1, "one fresh listing after the refusal"
     assert "the presigned URL has expired" in run.stderr
 
 
 def test_damaged_file_downloaded_ahead_is_fetched_again_with_exact_rows(emulator, catalog) -> None:
-    server = emulator("sitecore-cdp", **FILES_SETTINGS)
-    admin = Admin(server.base_url)
-    admin.faults({"kind": "corrupt", "path": "part-0006", "after_bytes": 300, "payload": "{oops", "times": 1},
-                 {"kind": "drop", "path": "part-0009", "after_bytes": 500, "times": 1})
-    run = sync(files_config(server.base_url), selected(catalog, RECORDS))
-    keys = record_keys(run)
-    assert len(keys) == len(set(keys)) == 2000
-    assert set(keys) == expected_keys(SitecoreCDPEmulator(**FILES_SETTINGS), "weekly-vip-export")
+    _, admin = export_read(emulator, catalog,
+                           {"kind": "corrupt", "path": "part-0006", "after_bytes": 300, "payload": "{oops", "times": 1},
+                           {"kind": "drop", "path": "part-0009", "after_bytes": 500, "times": 1})
     assert admin.requests_by_route()[FILE_ROUTE] == 2 * 12 + 2
