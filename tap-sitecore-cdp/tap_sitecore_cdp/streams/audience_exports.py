@@ -93,12 +93,6 @@ class AudienceExportRecordsStream(AudienceExportStream):
         # The point of `latest`: the target learns that this run's rows replace the previous snapshot.
         return self.latest_only or super().emit_activate_version_messages
 
-    @override
-    def sync(self, context: Context | None = None) -> None:
-        super().sync(context)
-        if self.latest_only and self.partitions:
-            self.release_activate_version()  # every export's newest job was read to the end
-
     @property
     def csv_options(self) -> CSVOptions:
         return CSVOptions(
@@ -175,6 +169,10 @@ class AudienceExportRecordsStream(AudienceExportStream):
         audience_export = context["audience_export"]
         if self.latest_only:
             yield from self._latest_job_records(audience_export)
+            # The SDK reads the partitions in order, and a failure ends the run: after the last one, every
+            # export's newest job was read to the end.
+            if context == self.partitions[-1]:
+                self.release_activate_version()
             return
         progress = ExportProgress(self.get_context_state(context), parse_timestamp(self.config.get("start_date")))
         try:
