@@ -344,6 +344,26 @@ class SitecoreCDPEmulator(Emulator):
         count = export.jobs + int(self.settings.get("extra_jobs") or 0)
         return exports.export_jobs(self.seed, export, rows, count, int(self.settings["max_rows_per_file"]))
 
+    def members(self, ref: str) -> set[int]:
+        """The guest indexes in an export's audience now: its files applied job after job (spec §4).
+
+        A full export's job lists every member; a delta export's jobs add and remove members, its first
+        job being a full export. Jobs without output (FAILED) change nothing.
+        """
+        current: set[int] = set()
+        for job in self.jobs_of(self.export_by_ref(ref)):
+            if not job.has_output:
+                continue
+            if job.export.definition_type != "DELTA":
+                current = set()
+            for file in job.files:
+                rows = range(file.first_member, file.first_member + file.rows)
+                if file.action == "remove":
+                    current.difference_update(rows)
+                else:
+                    current.update(rows)
+        return current
+
     def job_by_ref(self, execution_ref: str) -> exports.ExportJob:
         for export in self.export_definitions():
             number = data.index_of_ref(execution_ref, self.seed, "execution", export.friendly_id)

@@ -6,6 +6,7 @@ import email.utils
 import typing as t
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
+from urllib.parse import parse_qs, urlsplit
 
 import msgspec
 from marketing_tapkit.config import config_error, validate_base_url
@@ -25,19 +26,22 @@ if t.TYPE_CHECKING:
     from tap_sitecore_cdp.tap import TapSitecoreCDP
 
 REGIONS = ("ap", "eu", "jpe", "us")
+#: Other names of a region: `jp` is the label on Sitecore's server list for the `jpe` hosts.
+REGION_ALIASES = {"jp": "jpe"}
 MAX_PAGE_SIZE = 100  # the collection `limit` maximum (spec §5.2, §7)
 
 
 def base_url_from_config(config: Mapping[str, t.Any]) -> str:
-    """`api_url`, else `https://api-engage-{region}.sitecorecloud.io` (spec §1)."""
+    """`api_url`, else `https://api-engage-{region}.sitecorecloud.io` (spec §1; `jp` is `jpe`)."""
     if config.get("api_url"):
         return validate_base_url(config["api_url"], "api_url")
     region = config.get("region")
     if not region:
         raise config_error("Set `region` (one of ap, eu, jpe, us: where your Sitecore CDP tenant is hosted) "
                            "or `api_url`.")
+    region = REGION_ALIASES.get(region, region)
     if region not in REGIONS:
-        raise config_error(f"Setting `region` must be one of {', '.join(REGIONS)}, got {region!r}.")
+        raise config_error(f"Setting `region` must be one of {', '.join(REGIONS)} (or jp for jpe), got {region!r}.")
     return f"https://api-engage-{region}.sitecorecloud.io"
 
 
@@ -203,6 +207,17 @@ class GuestScanPaginator(CollectionPaginator):
             self.started_at = moment - timedelta(seconds=1)
 
 
+class GuestListPaginator(GuestScanPaginator):
+    """The scan of the guest list: long (every guest), so its pages are fetched ahead (`token_after`).
+
+    A guest's orders are few (one short page, mostly): fetching pages ahead there would only add requests.
+    """
+
+    def token_after(self, token: int) -> int:
+        """The offset of the page after the one at `token`, known before it arrives."""
+        return token + self.page_size
+
+
 class GuestAPIStream(SitecoreStream):
     """A stream of the Guest REST API v2.1: Basic auth, collections paged by offset, filtered tap-side.
 
@@ -215,6 +230,10 @@ class GuestAPIStream(SitecoreStream):
 
     is_sorted = False
     records_key = "items"
+    #: How deep a page is: a 400 on a page deep into the scan names the offset reached (some tenants cap
+    #: offset + limit). No setting narrows the scan (the API's filters match one guest), so none is named.
+    page_parameter = "offset"
+    narrow_scan_settings = ()
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
@@ -232,7 +251,7 @@ class GuestAPIStream(SitecoreStream):
 
     @override
     def get_new_paginator(self) -> GuestScanPaginator:
-        self.scan = GuestScanPaginator(self.page_size)
+        self.scan = GuestListPaginator(self.page_size)
         return self.scan
 
     @override
@@ -280,7 +299,16 @@ class GuestAPIStream(SitecoreStream):
         if response.status_code in {401, 403}:
             return ("Check `client_key` and `api_token`: in Sitecore CDP, Settings > API access shows the "
                     "Client key (the user name) and the API token (the password); also check `region`/`api_url`.")
-        if response.status_code == 400:
-            return ("The API refused the paging or filter parameters; if this happened deep into the list, the "
-                    "tenant caps how far a collection can be paged (lower `guest_page_size` does not help).")
+        if response.status_code == 400 and super().deep_page_hint(response) is None:
+            return "The API refused the paging or filter parameters."
         return None
+
+    @override
+    def deep_page_hint(self, response: requests.Response) -> str | None:
+        if super().deep_page_hint(response) is None:
+            return None
+        offset = parse_qs(urlsplit(response.url or "").query)["offset"][0]
+        return (f"The API refused a page deep into the guest list (offset {int(offset):,} reached): the tenant caps "
+                "how far a collection can be paged. No setting of this tap narrows the scan (the Guest API's "
+                "filters match single guests, and `guest_page_size` does not change the depth): deselect "
+                f"`{self.name}` to sync the other streams")

@@ -10,17 +10,20 @@ download.
 
 from __future__ import annotations
 
+import contextlib
 import typing as t
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
-from marketing_tapkit.downloads import ResumableRows, presigned_file_rows
+from marketing_tapkit.downloads import ExpiredURLError, FilesAhead, ResumableRows, copy_body, presigned_file_rows
+from marketing_tapkit.readers import read_any_records
 from singer_sdk.exceptions import FatalAPIError
 
 from tap_sitecore_cdp.client import format_timestamp, parse_timestamp
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping
+    from contextlib import AbstractContextManager
     from datetime import datetime
 
     from marketing_tapkit.readers import CSVOptions, Numbered
@@ -117,7 +120,10 @@ class JobOutput:
     """The output files of one job, read row by row with retries and fresh URLs when they expire.
 
     Every request goes through `stream`: the listing through `fetch_listing` (its request path, with the
-    API's auth), the files through `presigned_file_rows` (one unauthenticated try each, retried here).
+    API's auth), the files with one unauthenticated try each (retried here). With `files_ahead` above 0
+    and more than one file, the next files download to temporary files while one is parsed (the kit's
+    `FilesAhead`, at most `files_ahead` in flight); otherwise, and when a file is read again after a
+    failure, it is parsed as it arrives.
     """
 
     def __init__(
@@ -128,8 +134,12 @@ class JobOutput:
         fetch_listing: Callable[[], t.Any],  # the listing document; None if there is none (404)
         secrets: SecretRegistry,
         csv_options: CSVOptions,
+        files_ahead: int = 0,
+        listing: t.Any = None,  # a listing already fetched (the most recent job's): no first request
     ) -> None:
         self.label = label
+        self.files_ahead = files_ahead
+        self._ahead: FilesAhead | None = None
         self.stream = stream
         self.fetch_listing = fetch_listing
         self.secrets = secrets
@@ -137,6 +147,8 @@ class JobOutput:
         self.listed: list[ExportFile] | None = None
         #: True when the API answered 404 for the job's files.
         self.missing = False
+        if listing is not None:
+            self.listed = self.files_of(listing)
 
     @property
     def files(self) -> list[ExportFile]:
@@ -148,12 +160,23 @@ class JobOutput:
     def refresh(self) -> None:
         """List the job's files again: fresh presigned URLs, after the old ones expired."""
         self.listed = self.list_files()
+        self.close()  # downloads ahead under the old URLs would be refused too: start them again
+
+    def close(self) -> None:
+        """Stop the downloads ahead, and delete their temporary files."""
+        if self._ahead is not None:
+            self._ahead.close()
+            self._ahead = None
 
     def list_files(self) -> list[ExportFile]:
         listing = self.fetch_listing()
         if listing is None:  # 404: the job has no output, or it is no longer kept
             self.missing = True
             listing = {"exports": []}
+        return self.files_of(listing)
+
+    def files_of(self, listing: t.Any) -> list[ExportFile]:
+        """The files of a listing document, their URLs registered for redaction."""
         entries = listing.get("exports") if isinstance(listing, dict) else None
         if not isinstance(entries, list):
             raise FatalAPIError(f"{self.label}: the export listing has no `exports` array")
@@ -178,10 +201,22 @@ class JobOutput:
     def rows(self, file_index: int, after_row: int = 0) -> Iterator[Numbered]:
         """`(row_number, row)` of one file after row `after_row`, resuming there after any failure."""
         source = f"{self.label}, file {file_index}"
+
+        openings = 0
+
+        def open_rows() -> AbstractContextManager[Iterator[Numbered]]:
+            # The first opening takes the file downloaded ahead. An opening after a failure streams it
+            # instead: its rows then arrive as the bytes do, so even a connection that never lasts a
+            # whole file makes progress from one try to the next.
+            nonlocal openings
+            openings += 1
+            if openings == 1 and self.files_ahead > 0 and len(self.files) > 1:
+                return self.downloaded_rows(file_index, source)
+            return presigned_file_rows(self.stream, self.files[file_index].url, source, csv_options=self.csv_options)
+
         return ResumableRows(
             source=source,
-            open_rows=lambda: presigned_file_rows(self.stream, self.files[file_index].url, source,
-                                                  csv_options=self.csv_options),
+            open_rows=open_rows,
             policy=self.stream.retry_policy,
             logger=self.stream.logger,
             malformed_hint=malformed_hint(self.csv_options),
@@ -190,6 +225,24 @@ class JobOutput:
             max_refreshes=MAX_URL_REFRESHES,
             redact=self.secrets.redact,
         ).rows(after_row)
+
+
+    @contextlib.contextmanager
+    def downloaded_rows(self, file_index: int, source: str) -> Iterator[Iterator[Numbered]]:
+        """The rows of a file downloaded ahead (or now, when it is not there yet or is read again)."""
+        if self._ahead is None:
+            self._ahead = FilesAhead(count=len(self.files), download=self.download, ahead=self.files_ahead,
+                                     name="tap-sitecore-cdp")
+        with self._ahead.open(file_index) as file:
+            yield read_any_records(file, source, csv_options=self.csv_options)
+
+    def download(self, file_index: int, sink: t.BinaryIO) -> None:
+        """One file's bytes to `sink`, with one unauthenticated try (`ResumableRows` retries)."""
+        response = self.stream.send("GET", self.files[file_index].url, authenticate=False, stream=True,
+                                    tolerated=(403,))
+        if response is None:
+            raise ExpiredURLError(f"{self.label}, file {file_index}")
+        copy_body(response, sink)
 
 
 def malformed_hint(csv_options: CSVOptions) -> str:
