@@ -4,7 +4,7 @@ Cordial's export jobs return no download link; they write into a bucket or a fol
 customer owns (spec cordial.md §8.1). The `export_destination` setting describes that place once, in
 Cordial's own field names or ours: `cordial_body()` is the `destination` object of the export request,
 and `filesystem()` opens the same place through fsspec, so that S3, GCS, SFTP and FTP are read by one
-code path (`check_listable`, `export_files`, `open_file`), streamed, never whole.
+code path (`listable_filesystem`, `export_files`, `open_file`), streamed, never whole.
 """
 
 from __future__ import annotations
@@ -148,18 +148,21 @@ class ExportDestination:
             return f"{self.type}://{path}"
         return f"{self.type}://{self.settings.get('server', '')}{path}"
 
-    def check_listable(self, fs: AbstractFileSystem) -> None:
-        """List the folder with the tap's credentials; raise `DestinationUnreadableError` naming what to fix.
+    def listable_filesystem(self) -> AbstractFileSystem:
+        """The file system, once the folder was listed with the tap's credentials.
 
-        A prefix with no objects yet is fine in a bucket (Cordial creates the objects); a server's folder
-        must exist, as Cordial will not create it (spec §8.1, "Invalid file path").
+        Raises `DestinationUnreadableError` naming the settings to fix. A prefix with no objects yet is fine
+        in a bucket (Cordial creates the objects); a server's folder must exist, as Cordial will not
+        create it (spec §8.1, "Invalid file path").
         """
+        fs: AbstractFileSystem | None = None
         try:
+            fs = self.filesystem()  # FTP and SFTP log in here
             fs.invalidate_cache(self.folder)
             fs.ls(self.folder, detail=False)
         except FileNotFoundError:
-            if self.bucket and self._bucket_exists(fs):
-                return
+            if self.bucket and fs is not None and self._bucket_exists(fs):
+                return fs
             raise DestinationUnreadableError(self._unreadable("it does not exist", self._where_settings())) from None
         except PermissionError as exc:
             raise DestinationUnreadableError(
@@ -167,6 +170,7 @@ class ExportDestination:
         except Exception as exc:  # noqa: BLE001 - every other failure (login, network) is reported the same way
             settings = self._credential_settings() if _is_login_failure(exc) else self._connection_settings()
             raise DestinationUnreadableError(self._unreadable(_reason(exc), settings)) from None
+        return fs
 
     def _bucket_exists(self, fs: AbstractFileSystem) -> bool:
         try:
@@ -207,10 +211,12 @@ class ExportDestination:
         """
         fs.invalidate_cache(self.folder)
         names = []
-        for entry in fs.ls(self.folder, detail=False):
-            base = str(entry).rsplit("/", 1)[-1]
+        # Full paths from the details: fsspec's FTP listing gives bare file names with `detail=False`.
+        for entry in fs.ls(self.folder, detail=True):
+            path = str(entry["name"])
+            base = path.rsplit("/", 1)[-1]
             if base == export_name or (base.startswith(export_name) and base[len(export_name)] in "._-"):
-                names.append(str(entry))
+                names.append(path)
         return sorted(names, key=lambda path: _part_order(path, export_name))
 
     def open_file(self, fs: AbstractFileSystem, path: str) -> t.BinaryIO:

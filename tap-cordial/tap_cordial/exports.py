@@ -106,7 +106,7 @@ class ExportJob:
     def check_destination(self) -> None:
         """Fail before the job exists when the tap cannot list the destination folder (names what to fix)."""
         try:
-            self.destination.check_listable(self.fs)
+            self._fs = self.destination.listable_filesystem()
         except DestinationUnreadableError as exc:
             raise ExportJobError(f"{self.stream_name}: {exc}") from None
 
