@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import typing as t
+from functools import cached_property
 
+from marketing_tapkit.concurrency import QuotaRateGate
 from marketing_tapkit.config import kit_setting_properties
 from marketing_tapkit.tap import KitTap
 from singer_sdk import typing as th
@@ -99,6 +101,13 @@ class TapCordial(KitTap):
                     description="Seconds to wait for an export job before failing the stream."),
         *kit_setting_properties(),
     ).to_dict()
+
+    @override
+    @cached_property
+    def rate_gate(self) -> QuotaRateGate:
+        """Cordial announces the quota left on every answer (`X-Rate-Limit-Remaining`, spec §5): pages in
+        parallel spend it, and wait for `X-Rate-Limit-Reset` once it is gone, instead of being refused."""
+        return QuotaRateGate(self.http.max_concurrent_requests)
 
     @override
     def discover_streams(self) -> list[Stream]:
