@@ -4,6 +4,8 @@ and a page refused deep into a scan naming the settings that narrow it."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.cordial.support import CordialSandbox, ids, run
 
 
@@ -65,26 +67,17 @@ def test_orders_pages_are_fetched_ahead_within_each_capped_query(cordial):
     assert second and {q["purchaseDate[gte]"] for q in second} == {second[0]["purchaseDate[gte]"]}
 
 
-def test_a_spent_rate_limit_is_waited_out_before_sending(cordial):
-    box = cordial(scale=300, rate_limit={"limit": 3, "period": 1})
-    result = run(box.config(max_concurrent_requests=1), "contacts")
+@pytest.mark.parametrize(("in_flight", "limit"), [(1, 3), (4, 6)])
+def test_a_spent_rate_limit_is_waited_out_before_sending(cordial, in_flight: int, limit: int):
+    # With 4 in flight the limit must exceed 4: the first 4 leave before any answer says what is left.
+    box = cordial(scale=300, rate_limit={"limit": limit, "period": 1})
+    result = run(box.config(max_concurrent_requests=in_flight), "contacts")
 
     assert result.returncode == 0, result.stderr[-2000:]
     assert ids(result.records("contacts")) == _contact_ids(box, 300)
     statuses = [entry["status"] for entry in _contact_pages(box)]
-    assert len(statuses) == 7
-    assert 429 not in statuses, "X-Rate-Limit-Remaining: 0 made the tap wait for X-Rate-Limit-Reset"
-
-
-def test_a_spent_rate_limit_is_waited_out_before_sending_under_concurrency(cordial):
-    # 6 a second for 4 in flight: the first 4 leave before any answer says what is left.
-    box = cordial(scale=300, rate_limit={"limit": 6, "period": 1})
-    result = run(box.config(max_concurrent_requests=4), "contacts")
-
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert ids(result.records("contacts")) == _contact_ids(box, 300)
-    statuses = [entry["status"] for entry in _contact_pages(box)]
-    assert 429 not in statuses, "requests in flight must not spend more than X-Rate-Limit-Remaining allows"
+    assert len(statuses) >= 7
+    assert 429 not in statuses, "the quota X-Rate-Limit-Remaining announced was spent, then the reset awaited"
 
 
 def test_page_refused_deep_into_the_scan_names_the_depth_and_the_setting(cordial):
