@@ -66,6 +66,9 @@ def test_orders_pages_are_fetched_ahead_within_each_capped_query(cordial):
     assert sorted(int(q["page"]) for q in first)[:4] == [1, 2, 3, 4]
     assert second and {q["purchaseDate[gte]"] for q in second} == {second[0]["purchaseDate[gte]"]}
 
+    one_at_a_time = run(box.config(page_size=2500, max_concurrent_requests=1), "orders")
+    assert ids(one_at_a_time.records("orders"), "orderID") == order_ids
+
 
 @pytest.mark.parametrize(("in_flight", "limit"), [(1, 3), (4, 6)])
 def test_a_spent_rate_limit_is_waited_out_before_sending(cordial, in_flight: int, limit: int):
