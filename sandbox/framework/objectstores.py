@@ -198,7 +198,11 @@ class LocalFTPServer:
         self._stopping = threading.Event()
 
     def start(self) -> LocalFTPServer:
-        logging.getLogger("pyftpdlib").setLevel(logging.WARNING)
+        # pyftpdlib installs its own INFO handler (a line per login) unless its logger has one already.
+        ftp_logger = logging.getLogger("pyftpdlib")
+        if not ftp_logger.handlers:
+            ftp_logger.addHandler(logging.NullHandler())
+        ftp_logger.setLevel(logging.WARNING)
         authorizer = DummyAuthorizer()
         for user, password in self.users.items():
             authorizer.add_user(user, password, str(self.root), perm="elradfmwMT")
