@@ -129,7 +129,7 @@ class CordialEmulator(Emulator):
     def __init__(self, **kwargs: t.Any) -> None:
         super().__init__(**kwargs)
         self.data = CordialData(self.settings)
-        #: The companion S3 and SFTP servers (public: tests read what the export jobs wrote there).
+        #: The companion S3, GCS, SFTP and FTP servers (public: tests read what the export jobs wrote there).
         self.destinations = Destinations(self.settings)
         self.jobs = JobStore(self.destinations.write)
         self._windows: dict[str, tuple[float, int]] = {}
