@@ -24,6 +24,7 @@ if t.TYPE_CHECKING:
     import requests
     from singer_sdk.authenticators import BasicAuthenticator
     from singer_sdk.helpers.types import Context
+    from singer_sdk.pagination import BaseAPIPaginator
 
 DEFAULT_API_URL = "https://api.cordial.io"
 RECORD_NOT_FOUND = "record not found"
@@ -156,7 +157,13 @@ class CordialStream(KitRESTStream[t.Any]):
 
 
 class PagedStream(CordialStream):
-    """1-based `page` with `per_page`, ending on a short page or a 404 `record not found` (spec §4)."""
+    """1-based `page` with `per_page`, ending on a short page or a 404 `record not found` (spec §4).
+
+    Page numbers are known ahead, so `max_concurrent_requests` pages are fetched at once.
+    """
+
+    page_parameter = "page"
+    narrow_scan_settings: t.ClassVar[tuple[str, ...]] = ("page_size",)
 
     @override
     def get_new_paginator(self) -> PageNumberUntilShortPaginator:
@@ -180,13 +187,11 @@ class TimeSeekStream(CordialStream):
 
     replication_key: str
     is_sorted = True
-    #: Records per query before a new query must start (None: every request is a new query).
-    query_cap: t.ClassVar[int | None] = None
 
     @override
-    def get_new_paginator(self) -> TimeSeekPaginator:
+    def get_new_paginator(self) -> BaseAPIPaginator[TimeSeekToken]:
         return TimeSeekPaginator(per_page=self.page_size, time_field=self.replication_key,
-                                 id_field=self.primary_keys[0], query_cap=self.query_cap)
+                                 id_field=self.primary_keys[0])
 
     def seek_token(self, next_page_token: TimeSeekToken | None) -> TimeSeekToken:
         """The token of a request: the paginator's, or the first query's."""
@@ -206,6 +211,11 @@ class TimeSeekStream(CordialStream):
         # A new query starts *at* the last time seen, so it repeats the records of that second already
         # read: they are dropped here, where every record of the run's queries passes in order.
         seen = SeenAtLastTime(self.replication_key, self.primary_keys[0])
-        for record in super().request_records(context):
+        for record in self.query_records(context):
             if seen.add(record):
                 yield record
+
+    def query_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        """The records of every query, in order, with the repeats at query boundaries (by default, the
+        paginator's own loop)."""
+        return super().request_records(context)

@@ -1,4 +1,4 @@
-"""Reading an export file across a read cut short: the file is opened again and the read resumes after
+"""Reading an export file across a read cut short: the file is downloaded again and the read resumes after
 the last row delivered, so no row is lost and none is delivered twice."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import typing as t
 
 import fsspec
 import pytest
+from marketing_tapkit.downloads import FilesAhead
 from singer_sdk.exceptions import FatalAPIError
 from tap_cordial.destination import ExportDestination
 from tap_cordial.exports import ExportJob
@@ -40,12 +41,16 @@ def _job(sandbox: CordialSandbox, destination: ExportDestination) -> ExportJob:
     return ExportJob(tap.streams["contacts"], destination, poll_interval=0, timeout=1)
 
 
+def _rows(job: ExportJob, path: str) -> list[dict]:
+    """Every row of one export file, read as the job reads its files: downloaded ahead, then parsed."""
+    job._fs = fsspec.filesystem("memory")
+    with FilesAhead(count=1, download=lambda _, sink: job.download(path, sink), ahead=1, name="test") as files:
+        return [row for _, row in job.resumable_rows(files, 0, f"s3://{path}").rows()]
+
+
 def test_export_file_cut_short_is_opened_again_and_resumed_after_the_last_row(sandbox: CordialSandbox):
     destination = CutShortDestination("s3", "folder", {"bucket": "b", "region": "r"})
-    job = _job(sandbox, destination)
-    fs = fsspec.filesystem("memory")
-
-    rows = [row for _, row in job.resumable_rows(fs, "b/folder/x.json.gz", "s3://b/folder/x.json.gz").rows()]
+    rows = _rows(_job(sandbox, destination), "b/folder/x.json.gz")
 
     assert rows == ROWS
     assert len(destination.openings) == 2
@@ -53,9 +58,6 @@ def test_export_file_cut_short_is_opened_again_and_resumed_after_the_last_row(sa
 
 def test_export_file_that_stays_truncated_fails_naming_the_file(sandbox: CordialSandbox):
     destination = CutShortDestination("s3", "folder", {"bucket": "b", "region": "r"}, cuts=99)
-    job = _job(sandbox, destination)
-    fs = fsspec.filesystem("memory")
-
     with pytest.raises(FatalAPIError, match=r"s3://b/folder/x\.json\.gz: reading the body failed 3 times"):
-        list(job.resumable_rows(fs, "b/folder/x.json.gz", "s3://b/folder/x.json.gz").rows())
+        _rows(_job(sandbox, destination), "b/folder/x.json.gz")
     assert len(destination.openings) == 3  # `max_retries: 2`: three tries in all

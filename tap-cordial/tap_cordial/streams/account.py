@@ -91,6 +91,7 @@ class JobsStream(PagedStream):
     primary_keys = ("_id",)
     replication_key = "times_start"
     is_sorted = False
+    narrow_scan_settings = ("start_date",)
     schema = schemas.JOBS
 
     @override

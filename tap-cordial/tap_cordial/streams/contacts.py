@@ -38,6 +38,7 @@ class ContactsStream(PagedStream):
     path = "/contacts"
     primary_keys = ("_id",)
     replication_key = None
+    narrow_scan_settings = ("sync_mode",)  # an export job reads every contact without paging
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
