@@ -62,6 +62,11 @@ class Admin:
         counts = requests.get(f"{self.base_url}/_sandbox/requests", timeout=10).json()["by_route"]
         return t.cast("dict[str, int]", counts)
 
+    def request_log(self) -> list[dict[str, t.Any]]:
+        """The requests the emulator answered, oldest first: `at` (epoch s), method, path, query, status."""
+        log = requests.get(f"{self.base_url}/_sandbox/log", timeout=10).json()["requests"]
+        return t.cast("list[dict[str, t.Any]]", log)
+
     def reset(self) -> None:
         requests.post(f"{self.base_url}/_sandbox/reset", timeout=10).raise_for_status()
 

@@ -5,7 +5,9 @@ An emulator is a class with routes (`@route("GET", r"/api/things/(?P<id>[^/]+)")
 ever calls):
 - `POST /_sandbox/faults` with a list of fault specs (see `Fault`), `DELETE /_sandbox/faults` to clear;
 - `POST /_sandbox/settings` merges a JSON object into the emulator's settings (scale, credentials, ...);
-- `GET /_sandbox/requests` returns how many requests each route served; `POST /_sandbox/reset` clears it.
+- `GET /_sandbox/requests` returns how many requests each route served; `GET /_sandbox/log` lists the
+  last requests (arrival time, method, path, query, status: what a tap sent, and when);
+  `POST /_sandbox/reset` clears both.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import re
 import threading
 import time
 import typing as t
-from collections import Counter
+from collections import Counter, deque
 from http import HTTPStatus
 from urllib.parse import urlencode
 
@@ -31,6 +33,8 @@ if t.TYPE_CHECKING:
 ADMIN_PREFIX = "/_sandbox/"
 
 RouteHandler = t.Callable[..., Response]
+#: Requests kept in the request log (enough for any test; a bench run keeps only its last ones).
+REQUEST_LOG_SIZE = 10_000
 
 
 def route(method: str, pattern: str) -> Callable[[RouteHandler], RouteHandler]:
@@ -61,6 +65,8 @@ class Emulator(Seeded):
         self.settings.setdefault("scale", scale)
         self.faults = FaultPlan()
         self.requests: Counter[str] = Counter()
+        #: The last requests served (faults included), oldest first: what a tap sent, and when.
+        self.request_log: deque[dict[str, t.Any]] = deque(maxlen=REQUEST_LOG_SIZE)
         self._lock = threading.Lock()
         self.base_url = ""
         self._signing_key = stable_hash("signing", self.vendor, seed).to_bytes(8, "big")
@@ -125,6 +131,15 @@ class Emulator(Seeded):
         )
         return Response(403, xml.encode(), {"Content-Type": "application/xml"})
 
+    # Request log ----------------------------------------------------------------------------------
+
+    def log_request(self, *, at: float, method: str, path: str, query: dict[str, list[str]], status: int) -> None:
+        """Note one answered request (the server calls this for every non-admin request, faults included)."""
+        entry = {"at": at, "method": method, "path": path,
+                 "query": {k: v[0] if len(v) == 1 else v for k, v in query.items()}, "status": status}
+        with self._lock:
+            self.request_log.append(entry)
+
     # Dispatch -------------------------------------------------------------------------------------
 
     def handle(self, request: Request) -> Response:
@@ -161,9 +176,13 @@ class Emulator(Seeded):
         if action == "requests":
             with self._lock:
                 return Response.json({"total": sum(self.requests.values()), "by_route": dict(self.requests)})
+        if action == "log":
+            with self._lock:
+                return Response.json({"requests": list(self.request_log)})
         if action == "reset" and request.method == "POST":
             with self._lock:
                 self.requests.clear()
+                self.request_log.clear()
             self.faults.clear()
             return Response.json({"ok": True})
         return Response.json({"error": f"unknown admin action {action!r}"}, status=404)
