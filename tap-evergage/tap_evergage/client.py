@@ -120,11 +120,12 @@ class EvergageStream(KitRESTStream[_TToken]):
         an export of millions, and the per-record hooks were a fifth of the tap's time (bench/README.md).
         """
         fields = self.epoch_ms_fields
+        from_timestamp = datetime.fromtimestamp  # `epoch_ms_to_iso`, inlined: two calls per record saved
         for row in records:
             for field in fields:
                 value = row.get(field)
-                if value is not None:
-                    row[field] = epoch_ms_to_iso(value)
+                if value.__class__ is int or value.__class__ is float:
+                    row[field] = from_timestamp(value / 1000, UTC).isoformat()
             attributes = row.get("attributes")
             if attributes is not None:
                 row["attributes"] = attributes_as_text(attributes)
