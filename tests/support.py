@@ -95,6 +95,18 @@ class TapRun:
         return self.states[-1] if self.states else None
 
 
+def wait_after_first_429(log: list[dict[str, t.Any]], path: str = "") -> float:
+    """Seconds from the first 429 in a request log to the first request after it that was not refused.
+
+    Every request that arrives during a 429 storm is refused, so the first one to get through shows
+    how long the tap held back every worker after the refusal.
+    """
+    entries = sorted((entry for entry in log if path in entry["path"]), key=lambda entry: entry["at"])
+    first = next(index for index, entry in enumerate(entries) if entry["status"] == 429)
+    later = next(entry for entry in entries[first:] if entry["status"] != 429)
+    return float(later["at"] - entries[first]["at"])
+
+
 def run_tap(
     executable: str,
     config: dict[str, t.Any],

@@ -7,6 +7,7 @@ Each parameter is checked where it matters: in the emulator's request log (what 
 from __future__ import annotations
 
 import json
+import subprocess
 import typing as t
 
 import pytest
@@ -34,8 +35,6 @@ def sync_logged(base_url: str, *streams: str, **extra: object) -> tuple[t.Any, l
 
 
 def about() -> dict[str, t.Any]:
-    import subprocess
-
     done = subprocess.run([str(VENV_BIN / "tap-evergage"), "--about", "--format=json"], capture_output=True,
                           text=True, check=True)
     return t.cast("dict[str, t.Any]", json.loads(done.stdout))
