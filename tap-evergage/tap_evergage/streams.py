@@ -65,16 +65,11 @@ class _ProfileExportStream(EvergageStream[int]):
     def __init__(self, tap: Tap, schema: dict[str, t.Any] | None = None) -> None:
         super().__init__(tap, schema=schema)
         self.export_format = str(self.config.get("export_format") or "json")
+        self.path = f"/api/dataset/{{dataset}}/{self.export}.{self.export_format}"
         # A CSV page is read by `csv_pages`; only JSON pages are decoded (and retried when garbled) here.
         self.decode_json_pages = self.export_format == "json"
         self.csv_records = CSVRecords(self.schema, self.epoch_ms_fields)
-        self.partition_fields: dict[str, t.Any] = {}
         self.duplicates = DuplicateCounter()
-
-    @override
-    @property
-    def path(self) -> str:  # type: ignore[override]
-        return f"/api/dataset/{{dataset}}/{self.export}.{self.export_format}"
 
     @property
     def datasets(self) -> list[str]:
@@ -124,16 +119,12 @@ class _ProfileExportStream(EvergageStream[int]):
             records = self.records_in(decoded_json(response), response)
         else:
             records = self.shape_records(self.csv_records.records(response))
-        partition = self.partition_fields
-        for record in records:
-            record.update(partition)
+        # The partition's `dataset` (and `segment`) are added to each record by the SDK's own loop.
         self.duplicates.add_all([record.get("name") for record in records])
         return records
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
-        # Pages are parsed on this thread, one partition at a time: what they add comes from here.
-        self.partition_fields = dict(context or {})
         self.duplicates = DuplicateCounter()
         yield from super().get_records(context)
         duplicates = self.duplicates.duplicates()

@@ -110,14 +110,15 @@ def test_csv_export_gives_the_same_records_and_schema_as_json(emulator, stream: 
 
 
 def test_csv_page_garbled_in_transit_is_fetched_again(emulator) -> None:
-    server = emulator("evergage", scale=30, duplicates=[])
+    # 45 users: the four pages first in flight are all needed, so the fault cannot land on a discarded one.
+    server = emulator("evergage", scale=45, duplicates=[])
     config = config_for(server.base_url, export_format="csv", page_size=10)
     catalog = select_streams(discover("tap-evergage", config), "users")
-    # A quote opened and never closed: the page cannot be read as CSV.
-    Admin(server.base_url).faults({"kind": "corrupt", "after_bytes": 200, "payload": '"', "path": r"/users\.csv"})
+    # Three delimiters too many on a row: its width no longer matches the header.
+    Admin(server.base_url).faults({"kind": "corrupt", "after_bytes": 200, "payload": ",,,", "path": r"/users\.csv"})
     run = run_tap("tap-evergage", config, catalog=catalog)
     assert run.returncode == 0, run.stderr
-    assert len(run.records("users")) == 30
+    assert len(run.records("users")) == 45
     assert Admin(server.base_url).pending_faults() == [], "the fault was not hit"
     assert "retrying" in run.stderr
 
