@@ -83,6 +83,11 @@ class Admin:
         counts = requests.get(f"{self.base_url}/_sandbox/requests", timeout=10).json()["by_route"]
         return t.cast("dict[str, int]", counts)
 
+    def request_log(self) -> list[dict[str, t.Any]]:
+        """The requests the emulator answered, oldest first: `at` (epoch s), method, path, query, status."""
+        log = requests.get(f"{self.base_url}/_sandbox/log", timeout=10).json()["requests"]
+        return t.cast("list[dict[str, t.Any]]", log)
+
     def reset(self) -> None:
         requests.post(f"{self.base_url}/_sandbox/reset", timeout=10).raise_for_status()
 
@@ -109,6 +114,18 @@ class TapRun:
     @property
     def last_state(self) -> dict[str, t.Any] | None:
         return self.states[-1] if self.states else None
+
+
+def wait_after_first_429(log: list[dict[str, t.Any]], path: str = "") -> float:
+    """Seconds from the first 429 in a request log to the first request after it that was not refused.
+
+    Every request that arrives during a 429 storm is refused, so the first one to get through shows
+    how long the tap held back every worker after the refusal.
+    """
+    entries = sorted((entry for entry in log if path in entry["path"]), key=lambda entry: entry["at"])
+    first = next(index for index, entry in enumerate(entries) if entry["status"] == 429)
+    later = next(entry for entry in entries[first:] if entry["status"] != 429)
+    return float(later["at"] - entries[first]["at"])
 
 
 def run_tap(

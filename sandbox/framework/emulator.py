@@ -5,7 +5,9 @@ An emulator is a class with routes (`@route("GET", r"/api/things/(?P<id>[^/]+)")
 ever calls):
 - `POST /_sandbox/faults` with a list of fault specs (see `Fault`), `DELETE /_sandbox/faults` to clear;
 - `POST /_sandbox/settings` merges a JSON object into the emulator's settings (scale, credentials, ...);
-- `GET /_sandbox/requests` returns how many requests each route served; `POST /_sandbox/reset` clears it;
+- `GET /_sandbox/requests` returns how many requests each route served; `GET /_sandbox/log` lists the
+  last requests (arrival time, method, path, query, status: what a tap sent, and when);
+  `POST /_sandbox/reset` clears both;
 - `GET /_sandbox/contract` lists what the vendor's API file refused so far (see `contract`).
 """
 
@@ -19,7 +21,7 @@ import re
 import threading
 import time
 import typing as t
-from collections import Counter
+from collections import Counter, deque
 from http import HTTPStatus
 from urllib.parse import urlencode
 
@@ -35,6 +37,8 @@ ADMIN_PREFIX = "/_sandbox/"
 LOGGER = logging.getLogger("sandbox")
 
 RouteHandler = t.Callable[..., Response]
+#: Requests kept in the request log (enough for any test; a bench run keeps only its last ones).
+REQUEST_LOG_SIZE = 10_000
 
 
 def route(method: str, pattern: str) -> Callable[[RouteHandler], RouteHandler]:
@@ -70,6 +74,8 @@ class Emulator(Seeded):
         self.requests: Counter[str] = Counter()
         self.check_contract = check_contract and self.contract is not None
         self._violations: list[Violation] = []
+        #: The last requests served (faults included), oldest first: what a tap sent, and when.
+        self.request_log: deque[dict[str, t.Any]] = deque(maxlen=REQUEST_LOG_SIZE)
         self._lock = threading.Lock()
         self.base_url = ""
         self._signing_key = stable_hash("signing", self.vendor, seed).to_bytes(8, "big")
@@ -156,6 +162,15 @@ class Emulator(Seeded):
             taken, self._violations = self._violations, []
         return taken
 
+    # Request log ----------------------------------------------------------------------------------
+
+    def log_request(self, *, at: float, method: str, path: str, query: dict[str, list[str]], status: int) -> None:
+        """Note one answered request (the server calls this for every non-admin request, faults included)."""
+        entry = {"at": at, "method": method, "path": path,
+                 "query": {k: v[0] if len(v) == 1 else v for k, v in query.items()}, "status": status}
+        with self._lock:
+            self.request_log.append(entry)
+
     # Dispatch -------------------------------------------------------------------------------------
 
     def handle(self, request: Request) -> Response:
@@ -197,9 +212,13 @@ class Emulator(Seeded):
                 violations = [str(v) for v in self._violations]
             return Response.json({"file": self.contract.name if self.contract else None,
                                   "checked": self.check_contract, "violations": violations})
+        if action == "log":
+            with self._lock:
+                return Response.json({"requests": list(self.request_log)})
         if action == "reset" and request.method == "POST":
             with self._lock:
                 self.requests.clear()
+                self.request_log.clear()
             self.faults.clear()
             return Response.json({"ok": True})
         return Response.json({"error": f"unknown admin action {action!r}"}, status=404)

@@ -35,6 +35,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         emulator = self.server.emulator
+        self._arrived = time.time()
         split = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
@@ -71,6 +72,12 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(response, fault)
 
     def _send(self, response: Response, fault: Fault | None) -> None:
+        split = urlsplit(self.path)
+        if not split.path.startswith(ADMIN_PREFIX):
+            self.server.emulator.log_request(
+                at=getattr(self, "_arrived", time.time()), method=self.command, path=split.path,
+                query=parse_qs(split.query, keep_blank_values=True), status=response.status,
+            )
         body = response.body
         if fault and fault.kind in {"truncate", "corrupt"}:
             data = body if isinstance(body, bytes) else b"".join(body)

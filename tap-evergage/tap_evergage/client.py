@@ -14,6 +14,8 @@ from typing_extensions import override
 from tap_evergage.auth import basic_authenticator
 
 if t.TYPE_CHECKING:
+    from collections.abc import Iterable
+
     import requests
     from singer_sdk import Tap
     from singer_sdk.authenticators import BasicAuthenticator
@@ -41,7 +43,7 @@ def base_url_from_config(config: t.Mapping[str, t.Any]) -> str:
 
 def epoch_ms_to_iso(value: t.Any) -> t.Any:
     """Epoch milliseconds as an RFC 3339 date-time; anything else unchanged."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if value.__class__ is int or value.__class__ is float:
         return datetime.fromtimestamp(value / 1000, tz=UTC).isoformat()
     return value
 
@@ -66,6 +68,23 @@ def attributes_of(profile: t.Any) -> dict[str, t.Any] | None:
     if isinstance(attributes, list):
         attributes = attributes_as_object(attributes)
     return attributes if isinstance(attributes, dict) else None
+
+
+def attributes_as_text(attributes: t.Any) -> t.Any:
+    """Custom attributes as `{name: text}`: the same object when every value is text already (the usual
+    case, checked without building a new one); None or a non-collection unchanged.
+
+    Personalization stores attribute values as text (its import API takes strings only); a stray number
+    or list is rendered as text so the declared string columns always fit.
+    """
+    if attributes.__class__ is dict:
+        for value in attributes.values():
+            if value is not None and value.__class__ is not str:
+                return {key: value_as_text(value) for key, value in attributes.items()}
+        return attributes
+    if isinstance(attributes, list):
+        return {key: value_as_text(value) for key, value in attributes_as_object(attributes).items()}
+    return attributes
 
 
 class EvergageStream(KitRESTStream[_TToken]):
@@ -93,16 +112,36 @@ class EvergageStream(KitRESTStream[_TToken]):
         return basic_authenticator(self.config)
 
     @override
-    def post_process(self, row: dict[str, t.Any], context: Context | None = None) -> dict[str, t.Any] | None:
-        for field in self.epoch_ms_fields:
-            if field in row:
-                row[field] = epoch_ms_to_iso(row[field])
-        attributes = attributes_of(row)
-        if attributes is not None:
-            # Personalization stores attribute values as text (its import API takes strings only); a
-            # stray number or list is rendered as text so the declared string columns always fit.
-            row["attributes"] = {key: value_as_text(value) for key, value in attributes.items()}
-        return row
+    def records_in(self, page: t.Any, response: requests.Response) -> list[dict[str, t.Any]]:
+        return self.shape_records(super().records_in(page, response))
+
+    def shape_records(self, records: list[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
+        """A page's records as the schema declares them, changed in place: epoch milliseconds as
+        date-times, attribute values as text.
+
+        One loop per page rather than a `post_process` call per record: this runs for every record of
+        an export of millions, and the per-record hooks were a fifth of the tap's time (bench/README.md).
+        """
+        fields = self.epoch_ms_fields
+        from_timestamp = datetime.fromtimestamp  # `epoch_ms_to_iso`, inlined: two calls per record saved
+        for row in records:
+            for field in fields:
+                value = row.get(field)
+                if value.__class__ is int or value.__class__ is float:
+                    row[field] = from_timestamp(value / 1000, UTC).isoformat()
+            attributes = row.get("attributes")
+            if attributes is not None:
+                row["attributes"] = attributes_as_text(attributes)
+        return records
+
+    @override
+    def generate_child_contexts(self, record: dict[str, t.Any], context: Context | None) -> Iterable[Context | None]:
+        # No Evergage stream has children. Without them the SDK would still, for every record, build a
+        # child context, evaluate the stream map's filter and copy the context for children that do
+        # not exist (a tenth of the tap's time on a large export).
+        if not self.child_streams:
+            return ()
+        return super().generate_child_contexts(record, context)
 
     @override
     def error_hint(self, response: requests.Response) -> str | None:

@@ -5,6 +5,10 @@ from __future__ import annotations
 import heapq
 from array import array
 from itertools import pairwise
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 
 class DuplicateCounter:
@@ -21,10 +25,14 @@ class DuplicateCounter:
     def __init__(self) -> None:
         self._runs: list[array[int]] = []
         self._current = array("q")
+        #: Records counted so far.
+        self.count = 0
 
-    def add(self, key: str) -> None:
-        """Count one more record with id `key`."""
-        self._current.append(hash(key))
+    def add_all(self, keys: Iterable[str | None]) -> None:
+        """Count one more record per id in `keys` (a page at once: hashed in C, no Python call per record)."""
+        before = len(self._current)
+        self._current.extend(map(hash, keys))
+        self.count += len(self._current) - before
         if len(self._current) >= self.RUN:
             self._seal()
 

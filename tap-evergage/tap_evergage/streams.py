@@ -5,20 +5,25 @@ from __future__ import annotations
 import typing as t
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 from marketing_tapkit.pagination import PageNumberUntilShortPaginator, decoded_json
+from marketing_tapkit.readers import MalformedInputError
 from marketing_tapkit.streams import request_line
+from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.pagination import BaseAPIPaginator
 from typing_extensions import override
 
 from tap_evergage import schemas
 from tap_evergage.client import EvergageStream, attributes_of
+from tap_evergage.csv_pages import CSVRecords, csv_page
 from tap_evergage.duplicates import DuplicateCounter
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
 
     import requests
+    from singer_sdk import Tap
     from singer_sdk.helpers.types import Context
 
 AUDIT_LOOKBACK = timedelta(days=50)  # the audit log reaches 50 days back at most (spec evergage.md §2.5)
@@ -29,11 +34,42 @@ AUDIT_LOOKBACK_MARGIN = timedelta(minutes=10)
 ATTRIBUTE_SAMPLE_ROWS = 200
 
 
+class ProfilePagePaginator(PageNumberUntilShortPaginator):
+    """Page numbers until a short page, for JSON pages or CSV ones (counted by their rows)."""
+
+    def __init__(self, start_value: int, page_size: int, *, csv: bool) -> None:
+        super().__init__(start_value, page_size)
+        self.csv = csv
+
+    @override
+    def has_more(self, response: requests.Response) -> bool:
+        if not self.csv:
+            return super().has_more(response)
+        return len(csv_page(response)[1]) >= self.page_size
+
+
 class _ProfileExportStream(EvergageStream[int]):
     """Users and accounts exports: 0-based `page` with `pageSize`, ending on a short page (spec §3)."""
 
     epoch_ms_fields = ("firstActivity", "lastActivity", "segmentJoined")
     replication_key = None
+    page_parameter = "page"
+    #: Where the export lives, before the format's suffix: `{export}.json` or `{export}.csv`.
+    export: t.ClassVar[str]
+    #: The Export API parameters (spec §2.1-2.2) and the settings that carry them, sent only when set.
+    filter_settings: t.ClassVar[tuple[tuple[str, str], ...]] = (
+        ("filter", "filter"), ("segmentation_id", "segmentationId"), ("segment_id", "segmentId"),
+    )
+    narrow_scan_settings: t.ClassVar[tuple[str, ...]] = ("datasets", "filter", "segment_id", "segmentation_id")
+
+    def __init__(self, tap: Tap, schema: dict[str, t.Any] | None = None) -> None:
+        super().__init__(tap, schema=schema)
+        self.export_format = str(self.config.get("export_format") or "json")
+        self.path = f"/api/dataset/{{dataset}}/{self.export}.{self.export_format}"
+        # A CSV page is read by `csv_pages`; only JSON pages are decoded (and retried when garbled) here.
+        self.decode_json_pages = self.export_format == "json"
+        self.csv_records = CSVRecords(self.schema, self.epoch_ms_fields)
+        self.duplicates = DuplicateCounter()
 
     @property
     def datasets(self) -> list[str]:
@@ -50,8 +86,8 @@ class _ProfileExportStream(EvergageStream[int]):
         return int(self.config.get("page_size") or 1000)
 
     @override
-    def get_new_paginator(self) -> PageNumberUntilShortPaginator:
-        return PageNumberUntilShortPaginator(start_value=0, page_size=self.page_size)
+    def get_new_paginator(self) -> ProfilePagePaginator:
+        return ProfilePagePaginator(start_value=0, page_size=self.page_size, csv=self.export_format == "csv")
 
     @override
     def get_url_params(self, context: Context | None, next_page_token: int | None) -> dict[str, t.Any]:
@@ -59,37 +95,53 @@ class _ProfileExportStream(EvergageStream[int]):
         for setting, param in (("engagement_start_date", "start"), ("engagement_end_date", "end")):
             if value := self.config.get(setting):
                 params[param] = _epoch_ms(value)
+        params.update(self.filter_params(context))
         return params
+
+    def filter_params(self, context: Context | None) -> dict[str, t.Any]:
+        """Which profiles to export: the `filter`, `segmentation_id` and `segment_id` settings that are set."""
+        return {param: self.config[setting] for setting, param in self.filter_settings if self.config.get(setting)}
+
+    @override
+    def validate_response(self, response: requests.Response) -> None:
+        super().validate_response(response)
+        if self.export_format == "csv" and response.status_code < 400 and not self.is_tolerated(response):
+            try:
+                csv_page(response)
+            except MalformedInputError as exc:  # garbled in transit: worth another try, like a JSON page
+                raise RetriableAPIError(f"{self.name}: {exc}") from None
+
+    @override
+    def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
+        if self.is_tolerated(response):
+            return []
+        if self.export_format == "json":
+            records = self.records_in(decoded_json(response), response)
+        else:
+            records = self.shape_records(self.csv_records.records(response))
+        # The partition's `dataset` (and `segment`) are added to each record by the SDK's own loop.
+        self.duplicates.add_all([record.get("name") for record in records])
+        return records
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
-        counter = DuplicateCounter()
-        total = 0
-        for record in super().get_records(context):
-            counter.add(str(record.get("name")))
-            total += 1
-            yield record
-        duplicates = counter.duplicates()
+        self.duplicates = DuplicateCounter()
+        yield from super().get_records(context)
+        duplicates = self.duplicates.duplicates()
         if duplicates:
             self.logger.info(
                 "%s %s: %d of %d records were a second copy of a profile that changed during the export; "
                 "the later copy is current and replaces the earlier one by primary key.",
-                self.name, context, duplicates, total,
+                self.name, context, duplicates, self.duplicates.count,
             )
-
-    @override
-    def post_process(self, row: dict[str, t.Any], context: Context | None = None) -> dict[str, t.Any] | None:
-        processed = super().post_process(row, context)
-        if processed is not None and context:
-            processed.update(context)
-        return processed
 
     @override
     def error_hint(self, response: requests.Response) -> str | None:
         if response.status_code == 404:
             return (
-                "The dataset or segment was not found: check the names or ids in the `datasets` "
-                "and `segments` settings (Settings > Datasets in the Personalization UI)."
+                "The dataset or segment was not found: check the names or ids in the `datasets`, "
+                "`segments`, `filter` and `segment_id` settings (Settings > Datasets and Segments in the "
+                "Personalization UI)."
             )
         return super().error_hint(response)
 
@@ -98,7 +150,7 @@ class UsersStream(_ProfileExportStream):
     """Every user profile of each configured dataset (full table: the API has no change filter)."""
 
     name = "users"
-    path = "/api/dataset/{dataset}/users.json"
+    export = "users"
     primary_keys: t.ClassVar[tuple[str, ...]] = ("dataset", "name")
     base_schema = schemas.USERS_SCHEMA
 
@@ -113,13 +165,15 @@ class UsersStream(_ProfileExportStream):
         """The custom attribute names on the first users of the first dataset (for discovery).
 
         Attributes are whatever the tenant defined, so the schema learns them from the data, the way
-        MeltanoLabs taps learn custom properties from the API. A failure here is not fatal: the stream's
-        `attributes` object stays open and every key is still kept.
+        MeltanoLabs taps learn custom properties from the API. The sample is read as JSON whatever
+        `export_format` says (the CSV holds the same attributes). A failure here is not fatal: the
+        stream's `attributes` object stays open and every key is still kept.
         """
         try:
             page = self.request_json(
-                "GET", self.get_url({"dataset": self.datasets[0]}), what="sampling users for discovery",
-                params={"pageSize": ATTRIBUTE_SAMPLE_ROWS, "page": 0},
+                "GET", f"/api/dataset/{quote(self.datasets[0], safe='')}/users.json",
+                what="sampling users for discovery",
+                params={"pageSize": ATTRIBUTE_SAMPLE_ROWS, "page": 0, **self.filter_params(None)},
             )
         except Exception as exc:  # noqa: BLE001 - discovery still works without the sample
             self.logger.warning("Could not sample users to discover custom attributes (%s); `attributes` stays open.",
@@ -135,6 +189,7 @@ class SegmentMembersStream(UsersStream):
     primary_keys: t.ClassVar[tuple[str, ...]] = ("dataset", "segment", "name")
     base_schema = schemas.SEGMENT_MEMBERS_SCHEMA
     partitions_setting = "segments"
+    narrow_scan_settings = ("datasets", "segments")
 
     @override
     @property
@@ -146,17 +201,17 @@ class SegmentMembersStream(UsersStream):
         ]
 
     @override
-    def get_url_params(self, context: Context | None, next_page_token: int | None) -> dict[str, t.Any]:
-        params = super().get_url_params(context, next_page_token)
-        params["filter"] = (context or {})["segment"]
-        return params
+    def filter_params(self, context: Context | None) -> dict[str, t.Any]:
+        # The partition's segment, whatever `filter`, `segment_id` or `segmentation_id` say (those are the
+        # users and accounts exports' own).
+        return {"filter": (context or {})["segment"]}
 
 
 class AccountsStream(_ProfileExportStream):
     """Account profiles. Retired by the vendor in August 2024 (spec §2.2): off unless selected, a 404 is no failure."""
 
     name = "accounts"
-    path = "/api/dataset/{dataset}/accounts.json"
+    export = "accounts"
     primary_keys: t.ClassVar[tuple[str, ...]] = ("dataset", "name")
     selected_by_default = False
     base_schema = schemas.ACCOUNTS_SCHEMA

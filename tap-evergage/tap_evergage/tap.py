@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typing as t
 
-from marketing_tapkit.config import http_setting_properties
+from marketing_tapkit.config import kit_setting_properties
 from marketing_tapkit.tap import KitTap
 from singer_sdk import typing as th
 from typing_extensions import override
@@ -39,6 +39,26 @@ class TapEvergage(KitTap):
             "segments", th.ArrayType(th.StringType), default=[],
             description="Segment names or ids whose members `segment_members` exports.",
         ),
+        th.Property(
+            "filter", th.StringType,
+            description="Segment name or id: `users` and `accounts` export only its members (the Export API's "
+                        "`filter`; sent only when set).",
+        ),
+        th.Property(
+            "segmentation_id", th.StringType,
+            description="Segmentation id sent as `segmentationId` to the `users` and `accounts` exports (the "
+                        "vendor documents it as an optional segmentation identifier; sent only when set).",
+        ),
+        th.Property(
+            "segment_id", th.StringType,
+            description="Segment id sent as `segmentId` to the `users` and `accounts` exports (the vendor "
+                        "documents it as an optional segment identifier; sent only when set).",
+        ),
+        th.Property(
+            "export_format", th.StringType(allowed_values=["json", "csv"]), default="json",
+            description="Format of the users and accounts exports: `json` (users.json) or `csv` (users.csv, "
+                        "read as it arrives, types restored from the schema). Both give the same records.",
+        ),
         th.Property("include_geo", th.BooleanType, default=False, description="Add users' location details."),
         th.Property(
             "engagement_start_date", th.DateTimeType,
@@ -53,12 +73,20 @@ class TapEvergage(KitTap):
             "page_size", th.IntegerType(minimum=1, maximum=100_000), default=1000,
             description="Users per page of the export.",
         ),
-        *http_setting_properties(),
+        *kit_setting_properties(),
     ).to_dict()
 
     @override
     def discover_streams(self) -> list[EvergageStream[t.Any]]:
-        base_url_from_config(self.config)  # fail on a bad host setting before any request
+        base_url = base_url_from_config(self.config)  # fail on a bad host setting before any request
+        if not self.config.get("api_url") and not self.config.get("instance"):
+            # Current tenants are at ACCOUNT.INSTANCE.evergage.com (spec evergage.md §1.1): a forgotten
+            # `instance` otherwise shows up only as a connection error naming an unexpected host.
+            self.logger.warning(
+                "No `instance` set: using the legacy host %s (older accounts only). Current accounts are at "
+                "https://ACCOUNT.INSTANCE.evergage.com: set `instance` (e.g. us-1) from your Gears URL.",
+                base_url.removeprefix("https://"),
+            )
         users, members = streams.UsersStream(self), streams.SegmentMembersStream(self)
         # A sync with a catalog takes its schemas from the catalog: sample only when discovering.
         if self.input_catalog is None:
