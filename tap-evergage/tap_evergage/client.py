@@ -14,12 +14,10 @@ from typing_extensions import override
 from tap_evergage.auth import basic_authenticator
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable
 
     import requests
     from singer_sdk import Tap
     from singer_sdk.authenticators import BasicAuthenticator
-    from singer_sdk.helpers.types import Context
 
 _TToken = t.TypeVar("_TToken")
 
@@ -133,15 +131,6 @@ class EvergageStream(KitRESTStream[_TToken]):
             if attributes is not None:
                 row["attributes"] = attributes_as_text(attributes)
         return records
-
-    @override
-    def generate_child_contexts(self, record: dict[str, t.Any], context: Context | None) -> Iterable[Context | None]:
-        # No Evergage stream has children. Without them the SDK would still, for every record, build a
-        # child context, evaluate the stream map's filter and copy the context for children that do
-        # not exist (a tenth of the tap's time on a large export).
-        if not self.child_streams:
-            return ()
-        return super().generate_child_contexts(record, context)
 
     @override
     def error_hint(self, response: requests.Response) -> str | None:
