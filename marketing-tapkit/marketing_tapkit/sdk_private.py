@@ -20,7 +20,6 @@ from singer_sdk import RESTStream, Tap
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.singerlib import RecordMessage
 from singer_sdk.tap_base import CliTestOptionValue
 from typing_extensions import override
@@ -114,7 +113,7 @@ class SDKStream(RESTStream[_TToken]):
             return
         extracted_at = self._time_extracted()
         for stream_map in self.stream_maps:
-            mapped = record if type(stream_map) is SameRecordTransform else stream_map.transform(record)
+            mapped = stream_map.transform(record)
             if mapped is not None:
                 yield RecordMessage(
                     stream=stream_map.stream_alias, record=mapped, version=self._stream_version,

@@ -63,6 +63,10 @@ CORDIAL_API = SwaggerContract("cordial-v2.swagger.json", amendments=[
     Amendment(("paths", "*", "*", "responses"), {"429": {"description": "Too Many Requests"}},
               "every route is rate limited: 429 with X-Rate-Limit-* and Retry-After (spec §5, support "
               "article S7); the file declares no 429, and no body for it is documented"),
+    Amendment(("paths", "*", "get", "responses"), {"400": {"description": "Page too deep"}},
+              "the emulator's `max_page_depth` setting refuses a page deep into a list with 400, as stores that "
+              "cap how deep a list pages do (the taps' deep-page message is tested with it); the file declares "
+              "no such refusal"),
     Amendment(("paths", "*", "*", "responses"), {"401": {"$ref": "#/responses/AuthenticationFailure"}},
               "a wrong key or an address outside the key's allow-list is 401 on every route (spec §2); "
               "the file declares it on some operations only"),

@@ -21,8 +21,8 @@ from dagster import (
     instance_for_test,
 )
 from dagster import reconstructable as dagster_reconstructable
-from sandbox.objectstores import LOCAL_S3_REGION, LocalS3Server
 
+from sandbox.framework.objectstores import LOCAL_S3_REGION, LocalS3Server
 from tests.orchestration import jobs
 
 STATE_PREFIX = "scale-out"
