@@ -23,7 +23,9 @@ text = st.one_of(
     st.sampled_from(HAZARDS),
     st.lists(st.one_of(st.sampled_from(HAZARDS[:20]), st.text(_CHARACTERS, max_size=8)), max_size=6).map("".join),
 )
-integers = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+# From -(2**63) + 1: ijson's C backend (yajl) reports "integer overflow" for -(2**63) itself, a typed
+# error that test_kit_readers.py keeps as a regression test.
+integers = st.integers(min_value=-(2**63) + 1, max_value=2**63 - 1)
 numbers = st.floats(allow_nan=False, allow_infinity=False)
 scalars = st.one_of(st.none(), st.booleans(), integers, numbers, text)
 json_values = st.recursive(
