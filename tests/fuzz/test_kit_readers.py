@@ -17,64 +17,55 @@ import typing as t
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from marketing_tapkit.readers import (
-    CorruptInputError,
-    CSVOptions,
-    MalformedInputError,
-    TruncatedInputError,
-    open_csv_table,
-    read_any_records,
-    read_csv_records,
-    read_json_array_records,
-    read_json_records,
-    read_jsonl_records,
-)
+from marketing_tapkit import readers
 
 from tests.fuzz.bodies import SOURCE, csv_columns, expected, write
 from tests.fuzz.strategies import stream_records
 
-Reader = t.Callable[[io.BytesIO], t.Iterator[tuple[int, dict[str, t.Any]]]]
-READERS: dict[str, dict[str, Reader]] = {
+ReaderFn = t.Callable[[io.BytesIO], t.Iterator[tuple[int, dict[str, t.Any]]]]
+READERS: dict[str, dict[str, ReaderFn]] = {
     "jsonl": {
-        "read_jsonl_records": lambda raw: read_jsonl_records(raw, SOURCE),
-        "read_json_records": lambda raw: read_json_records(raw, SOURCE),
-        "read_any_records": lambda raw: read_any_records(raw, SOURCE),
+        "readers.read_jsonl_records": lambda raw: readers.read_jsonl_records(raw, SOURCE),
+        "readers.read_json_records": lambda raw: readers.read_json_records(raw, SOURCE),
+        "readers.read_any_records": lambda raw: readers.read_any_records(raw, SOURCE),
     },
     "json": {
-        "read_json_array_records": lambda raw: read_json_array_records(raw, SOURCE),
-        "read_json_records": lambda raw: read_json_records(raw, SOURCE),
-        "read_any_records": lambda raw: read_any_records(raw, SOURCE),
+        "readers.read_json_array_records": lambda raw: readers.read_json_array_records(raw, SOURCE),
+        "readers.read_json_records": lambda raw: readers.read_json_records(raw, SOURCE),
+        "readers.read_any_records": lambda raw: readers.read_any_records(raw, SOURCE),
     },
 }
 
 
-def csv_readers(delimiter: str) -> dict[str, Reader]:
+def csv_readers(delimiter: str) -> dict[str, ReaderFn]:
     def table_rows(raw: io.BytesIO) -> t.Iterator[tuple[int, dict[str, t.Any]]]:
-        table = open_csv_table(raw, SOURCE, options=CSVOptions(delimiter=delimiter))
+        table = readers.open_csv_table(raw, SOURCE, options=readers.CSVOptions(delimiter=delimiter))
         return ((n, dict(zip(table.columns, row, strict=True))) for n, row in table.rows)
 
     return {
-        "read_csv_records": lambda raw: read_csv_records(raw, SOURCE, delimiter=delimiter),
-        "open_csv_table": table_rows,
-        "read_any_records (delimiter detected)": lambda raw: read_any_records(raw, SOURCE),
+        "readers.read_csv_records": lambda raw: readers.read_csv_records(raw, SOURCE, delimiter=delimiter),
+        "readers.open_csv_table": table_rows,
+        "readers.read_any_records (delimiter detected)": lambda raw: readers.read_any_records(raw, SOURCE),
     }
 
 
-def read_all(reader: Reader, body: bytes) -> list[tuple[int, dict[str, t.Any]]]:
+def read_all(reader: ReaderFn, body: bytes) -> list[tuple[int, dict[str, t.Any]]]:
     return list(reader(io.BytesIO(body)))
 
 
-def read_until_error(reader: Reader, body: bytes) -> tuple[list[tuple[int, dict]], MalformedInputError | None]:
+def read_until_error(
+    reader: ReaderFn, body: bytes
+) -> tuple[list[tuple[int, dict]], readers.MalformedInputError | None]:
     rows: list[tuple[int, dict]] = []
     try:
         for row in reader(io.BytesIO(body)):
             rows.append(row)
-    except MalformedInputError as error:
+    except readers.MalformedInputError as error:
         return rows, error
     return rows, None
 
 
-def assert_names_source_and_line(error: MalformedInputError) -> None:
+def assert_names_source_and_line(error: readers.MalformedInputError) -> None:
     assert error.source == SOURCE and SOURCE in str(error), error
     assert error.line is not None, f"the error does not say where the body broke: {error}"
 
@@ -106,7 +97,7 @@ def test_csv_bodies_read_back_equal(data, delimiter: str, quote_all: bool, bom: 
 # ----------------------------------------------------------------------------------- cut or damaged
 
 
-def assert_every_row_or_typed_error(reader: Reader, damaged: bytes, whole: list[tuple[int, dict]],
+def assert_every_row_or_typed_error(reader: ReaderFn, damaged: bytes, whole: list[tuple[int, dict]],
                                     *, boundary: bool = False) -> None:
     """Every row, or a typed error naming source and line; `boundary`: a silent prefix is unavoidable."""
     rows, error = read_until_error(reader, damaged)
@@ -186,7 +177,7 @@ def test_empty_body_is_no_rows_for_line_formats_and_an_error_for_a_json_array(fm
     for name, reader in readers.items():
         rows, error = read_until_error(reader, b"")
         assert rows == [], name
-        if name == "read_json_array_records":
+        if name == "readers.read_json_array_records":
             assert error is not None, "an empty body is not a JSON array"
 
 
@@ -211,21 +202,21 @@ def test_gzip_body_cut_after_its_magic_is_a_truncation_error_naming_the_line(fmt
     body = write(fmt, [{"id": 1}], gzipped=True)[:2]
     for reader in (READERS.get(fmt) or csv_readers(",")).values():
         rows, error = read_until_error(reader, body)
-        assert rows == [] and isinstance(error, TruncatedInputError)
+        assert rows == [] and isinstance(error, readers.TruncatedInputError)
         assert_names_source_and_line(error)
 
 
 def test_damaged_gzip_header_is_a_corrupt_input_error_naming_the_line() -> None:
     body = bytearray(write("jsonl", [{"id": 1}], gzipped=True))
     body[2] ^= 1  # the compression method: no longer deflate
-    rows, error = read_until_error(READERS["jsonl"]["read_jsonl_records"], bytes(body))
-    assert rows == [] and isinstance(error, CorruptInputError)
+    rows, error = read_until_error(READERS["jsonl"]["readers.read_jsonl_records"], bytes(body))
+    assert rows == [] and isinstance(error, readers.CorruptInputError)
     assert error.line == 1
 
 
 def test_json_array_with_bytes_that_are_not_utf8_is_a_typed_error() -> None:
     body = b'[{"id": 1}, {"name": "\xff\xfe"}]'.replace(b"\\xff\\xfe", b"\xff\xfe")
-    rows, error = read_until_error(READERS["json"]["read_json_array_records"], body)
+    rows, error = read_until_error(READERS["json"]["readers.read_json_array_records"], body)
     assert rows == [(1, {"id": 1})] and error is not None
     assert error.line == 2 and "UTF8" in str(error).replace("UTF-8", "UTF8")
 
@@ -239,7 +230,7 @@ def test_json_lines_whose_first_record_is_longer_than_the_sniffed_bytes_are_read
 def test_the_one_integer_ijson_cannot_read_is_a_typed_error_naming_the_element() -> None:
     """yajl (ijson's C backend) overflows on -(2**63), the smallest 64-bit integer (JSON Lines reads it)."""
     body = b'[{"id": 1}, {"id": -9223372036854775808}]'
-    rows, error = read_until_error(READERS["json"]["read_json_array_records"], body)
+    rows, error = read_until_error(READERS["json"]["readers.read_json_array_records"], body)
     assert rows == [(1, {"id": 1})] and error is not None and error.line == 2
-    assert read_all(READERS["jsonl"]["read_jsonl_records"], b'{"id": -9223372036854775808}\n') == [
+    assert read_all(READERS["jsonl"]["readers.read_jsonl_records"], b'{"id": -9223372036854775808}\n') == [
         (1, {"id": -(2**63)})]
