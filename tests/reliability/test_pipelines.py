@@ -281,7 +281,7 @@ def test_killed_pipeline_runs_again_to_exactly_the_emulators_rows(pipeline: Pipe
         for plugin in (profile.tap, pipeline.loader):
             listed = meltano("--environment=sandbox", "config", "list", plugin, env=pipeline.env, timeout=120)
             assert listed.returncode == 0, listed.stderr[-3000:]
-            pipeline.outputs.append((f"meltano config {plugin} list", listed.stdout + listed.stderr))
+            pipeline.outputs.append((f"meltano config list {plugin}", listed.stdout + listed.stderr))
         state = meltano("state", "get", pipeline.state_id, env=pipeline.env, timeout=120)
         pipeline.outputs.append(("meltano state get", state.stdout + state.stderr))
         pipeline.outputs.append(("Meltano's system database", pipeline.system_database_text()))
