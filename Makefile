@@ -14,22 +14,26 @@ NEXT_SDK := 0.55.0b7
 NEXT_VENV := .venv-next-sdk
 NEXT_STAMP := $(NEXT_VENV)/.installed
 
-.PHONY: help deps demo test test-next-sdk lint bench reliability clean
+.PHONY: help deps demo orchestrate test test-next-sdk lint bench bench-partitions reliability dist plugins clean
 
 help:
 	@echo "make demo         install everything, start the API emulators, load all four taps into DuckDB"
+	@echo "make orchestrate  start the API emulators and the Dagster UI with every tap's parts (docs/scale-out.md)"
 	@echo "make test         install everything and run the whole test suite"
 	@echo "make test-next-sdk  the suite (less the Meltano runs) on singer-sdk $(NEXT_SDK), in $(NEXT_VENV)"
 	@echo "make lint         ruff and mypy"
 	@echo "make bench        throughput and memory benchmarks (prints figures, writes bench/results/)"
+	@echo "make bench-partitions  wall time of 1, 2 and 4 parts side by side against one process"
 	@echo "make reliability  the fault x tap matrix (also part of make test)"
+	@echo "make dist         wheels and sdists of the kit and the four taps into dist/, checked with twine"
+	@echo "make plugins      regenerate tap-*/plugin.yml and the settings tables of the tap READMEs"
 
 $(UV):
 	python3 -m pip install --quiet --user "uv==$(UV_VERSION)" || python3 -m pip install --quiet "uv==$(UV_VERSION)"
 
 # Python packages, from the lock file.
 $(STAMP): uv.lock pyproject.toml */pyproject.toml | $(UV)
-	$(UV) sync --frozen --all-packages
+	$(UV) sync --frozen --all-packages --compile-bytecode
 	@touch $@
 
 # Meltano's own plugin environments (taps from this repository, loaders pinned in meltano.yml).
@@ -46,6 +50,9 @@ deps: $(STAMP) $(MELTANO_STAMP) system-deps
 
 demo: deps
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/demo.py
+
+orchestrate: deps
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/orchestrate.py
 
 test: deps
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -n 2 --timeout 900
@@ -64,13 +71,26 @@ test-next-sdk: $(NEXT_STAMP) system-deps
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy marketing-tapkit/marketing_tapkit tap-*/tap_* sandbox
+	$(BIN)/mypy marketing-tapkit/marketing_tapkit tap-*/tap_* sandbox orchestration
 
 bench: deps
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/run.py
 
+bench-partitions: deps
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/bench_partitions.py
+
 reliability: deps
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -n 2 tests/reliability --timeout 900
+
+# The five packages (kit and taps), as a user installs them from an index, and their metadata checked.
+dist: $(STAMP)
+	rm -rf dist
+	$(UV) build --all-packages --out-dir dist
+	$(BIN)/twine check --strict dist/*
+
+# plugin.yml and the README settings tables come from each tap's `--about`; tests fail when they drift.
+plugins: $(STAMP)
+	$(BIN)/python scripts/generate_plugin_definitions.py
 
 clean:
 	rm -rf $(VENV) $(NEXT_VENV) .meltano output

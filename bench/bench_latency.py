@@ -57,6 +57,12 @@ CASES = (
         lambda n: {"contacts": n}, scale=lambda n: 100,
     ),
     LatencyCase(
+        # Pages ahead within each query of 10,000 (the cap); the next query waits for the last page.
+        "cordial orders", "cordial", "tap-cordial", "orders",
+        lambda url: {"api_url": url, "api_key": "sandbox-cordial-api-key-3c8f", "page_size": 1000},
+        lambda n: {"orders": n}, scale=lambda n: 100,
+    ),
+    LatencyCase(
         "sitecore guests", "sitecore-cdp", "tap-sitecore-cdp", "guests",
         lambda url: {"api_url": url, "client_key": "sandbox-client-key", "api_token": "sandbox-api-token-5b9a"},
         lambda n: {"guests": n},

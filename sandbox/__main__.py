@@ -25,6 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--scale", type=int, default=100, help="records per collection")
     up.add_argument("--setting", action="append", default=[], metavar="JSON", help="settings to merge")
     up.add_argument("--fault", action="append", default=[], metavar="JSON", help="a fault spec to inject")
+    up.add_argument("--check-contract", action="store_true",
+                    help="check traffic against the vendor's API file (GET /_sandbox/contract lists what it refused)")
     up.add_argument("--json", action="store_true", help="print one JSON object of URLs instead of lines")
     up.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
@@ -39,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     running: list[RunningEmulator] = []
     try:
         for vendor in vendors:
-            emulator = emulator_class(vendor)(seed=args.seed, scale=args.scale, **settings)
+            emulator = emulator_class(vendor)(seed=args.seed, scale=args.scale,
+                                              check_contract=args.check_contract, **settings)
             if args.fault:
                 emulator.faults.add(json.loads(text) for text in args.fault)
             port = args.port if args.port is not None else (0 if args.any_port else emulator.default_port)

@@ -17,7 +17,7 @@ import pytest
 from singer_sdk.testing import get_tap_test_class
 from singer_sdk.testing.runners import TapTestRunner
 
-from tests.support import start_emulator
+from tests.support import assert_contract_kept, start_emulator
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -36,6 +36,7 @@ def running(vendor: str, settings: dict[str, t.Any]) -> Iterator[RunningEmulator
         yield server
     finally:
         server.stop()
+    assert_contract_kept(f"the {vendor} emulator of the standard tests")  # discovery runs at collection
 
 
 def standard_test_class(

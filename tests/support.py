@@ -17,21 +17,42 @@ import sys
 import tempfile
 import time
 import typing as t
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
 
 from sandbox import emulator_class
-from sandbox.framework import RunningEmulator
+from sandbox.framework import Emulator, RunningEmulator
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 
 
+#: Every emulator the tests started, while it lives: the conftest fails a test whose requests or
+#: responses the vendor's API file refused (`contract_violations`).
+_STARTED: weakref.WeakSet[Emulator] = weakref.WeakSet()
+
+
 def start_emulator(vendor: str, **settings: t.Any) -> RunningEmulator:
     """Start `vendor`'s emulator on a free loopback port (stop it with `.stop()`)."""
-    return RunningEmulator(emulator_class(vendor)(**settings), port=0).start()
+    emulator = emulator_class(vendor)(**settings)
+    _STARTED.add(emulator)
+    return RunningEmulator(emulator, port=0).start()
+
+
+def contract_violations() -> list[str]:
+    """What the vendors' API files refused since the last call, in every emulator the tests started."""
+    return [str(v) for emulator in list(_STARTED) for v in emulator.take_contract_violations()]
+
+
+def assert_contract_kept(what: str) -> None:
+    """Fail, naming each request and the file's complaint, if a vendor's API file refused anything."""
+    violations = contract_violations()
+    if violations:
+        raise AssertionError(f"{what}: the vendor's API file refuses {len(violations)} exchange(s) with the "
+                             "emulator (docs/api-contracts.md):\n" + "\n".join(f"- {v}" for v in violations))
 
 
 class Admin:
@@ -62,6 +83,11 @@ class Admin:
         counts = requests.get(f"{self.base_url}/_sandbox/requests", timeout=10).json()["by_route"]
         return t.cast("dict[str, int]", counts)
 
+    def request_log(self) -> list[dict[str, t.Any]]:
+        """The requests the emulator answered, oldest first: `at` (epoch s), method, path, query, status."""
+        log = requests.get(f"{self.base_url}/_sandbox/log", timeout=10).json()["requests"]
+        return t.cast("list[dict[str, t.Any]]", log)
+
     def reset(self) -> None:
         requests.post(f"{self.base_url}/_sandbox/reset", timeout=10).raise_for_status()
 
@@ -88,6 +114,18 @@ class TapRun:
     @property
     def last_state(self) -> dict[str, t.Any] | None:
         return self.states[-1] if self.states else None
+
+
+def wait_after_first_429(log: list[dict[str, t.Any]], path: str = "") -> float:
+    """Seconds from the first 429 in a request log to the first request after it that was not refused.
+
+    Every request that arrives during a 429 storm is refused, so the first one to get through shows
+    how long the tap held back every worker after the refusal.
+    """
+    entries = sorted((entry for entry in log if path in entry["path"]), key=lambda entry: entry["at"])
+    first = next(index for index, entry in enumerate(entries) if entry["status"] == 429)
+    later = next(entry for entry in entries[first:] if entry["status"] != 429)
+    return float(later["at"] - entries[first]["at"])
 
 
 def run_tap(

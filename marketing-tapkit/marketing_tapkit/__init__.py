@@ -21,6 +21,8 @@ from marketing_tapkit.schemas import open_schema, value_as_text
 from marketing_tapkit.streams import KitRESTStream
 from marketing_tapkit.tap import KitTap
 
+__version__ = "0.1.0"
+
 __all__ = [
     "CSVOptions",
     "CorruptInputError",

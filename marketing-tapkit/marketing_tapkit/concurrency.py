@@ -94,6 +94,54 @@ class RateGate:
         self._paused_until = max(self._paused_until, until)
 
 
+class QuotaRateGate(RateGate):
+    """A `RateGate` that also spends the quota a response announces, so parallel requests stay within it.
+
+    `RateGate` pauses once a response says `X-Rate-Limit-Remaining: 0`, but by then the other requests in
+    flight were already sent, and they are refused (429). This gate remembers the quota that the latest
+    response left (less the requests still in flight, which will each spend one), lets at most that many
+    more requests leave, and forgets it when `X-Rate-Limit-Reset` says the window starts again. Before the
+    first answer nothing is known, so `max_concurrent_requests` should stay under the vendor's limit.
+    """
+
+    def __init__(self, max_concurrency: int) -> None:
+        super().__init__(max_concurrency)
+        self._quota: int | None = None
+        self._quota_until = 0.0
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        with self._changed:
+            while True:
+                if self._quota is not None and time.monotonic() >= self._quota_until:
+                    self._quota = None  # a new window
+                if self._quota is None or self._quota > 0:
+                    break
+                self._changed.wait(timeout=max(0.0, self._quota_until - time.monotonic()))
+            if self._quota is not None:
+                self._quota -= 1
+        with super().slot():
+            yield
+
+    def observe(self, response: requests.Response) -> None:
+        super().observe(response)
+        remaining = response.headers.get("X-Rate-Limit-Remaining") or response.headers.get("X-RateLimit-Remaining")
+        reset = retry_after_seconds(response)
+        if remaining is None or reset is None:
+            return
+        try:
+            left = int(float(remaining.strip()))
+        except ValueError:
+            return
+        with self._changed:
+            quota = max(0, left - self._in_flight)
+            if self._quota is not None and time.monotonic() < self._quota_until:
+                quota = min(quota, self._quota)  # an older answer may arrive after a newer one
+            self._quota = quota
+            self._quota_until = time.monotonic() + min(reset, _MAX_PAUSE_SECONDS)
+            self._changed.notify_all()
+
+
 class PagesAhead(t.Generic[TToken, T]):
     """Fetch pages `token, next(token), ...` on worker threads and hand them over in order.
 

@@ -11,13 +11,16 @@ fails loudly there instead of silently in a sync.
 
 from __future__ import annotations
 
+import time
 import typing as t
+from datetime import datetime
 from functools import cached_property
 
 from singer_sdk import RESTStream, Tap
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.singerlib import RecordMessage
 from singer_sdk.tap_base import CliTestOptionValue
 from typing_extensions import override
@@ -52,6 +55,8 @@ class SDKStream(RESTStream[_TToken]):
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
         self._held_activate_version: int | None = None
+        self._extracted_checked_at = float("-inf")
+        self._extracted_at = utc_now()
 
     @property
     def kit_tap(self) -> Tap:
@@ -72,6 +77,8 @@ class SDKStream(RESTStream[_TToken]):
 
     @override
     def _increment_stream_state(self, latest_record: dict[str, t.Any], *, context: Context | None = None) -> None:
+        if not self.replication_key:
+            return  # a full-table stream has no bookmark to move (the SDK would still resolve its method)
         record = self.bookmark_record(latest_record, context)
         if record is not None:
             super()._increment_stream_state(record, context=context)
@@ -105,13 +112,21 @@ class SDKStream(RESTStream[_TToken]):
         if not self._every_property_selected or self.TYPE_CONFORMANCE_LEVEL != TypeConformanceLevel.NONE:
             yield from super()._generate_record_messages(record)
             return
+        extracted_at = self._time_extracted()
         for stream_map in self.stream_maps:
-            mapped = stream_map.transform(record)
+            mapped = record if type(stream_map) is SameRecordTransform else stream_map.transform(record)
             if mapped is not None:
                 yield RecordMessage(
                     stream=stream_map.stream_alias, record=mapped, version=self._stream_version,
-                    time_extracted=utc_now(),
+                    time_extracted=extracted_at,
                 )
+
+    def _time_extracted(self) -> datetime:
+        """`utc_now()` to the second, read from the clock at most once a second (it was 5% of a sync)."""
+        now = time.monotonic()
+        if now - self._extracted_checked_at >= 1.0:
+            self._extracted_checked_at, self._extracted_at = now, utc_now()
+        return self._extracted_at
 
 
 class SDKTap(Tap):

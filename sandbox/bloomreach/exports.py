@@ -20,6 +20,7 @@ if t.TYPE_CHECKING:
 EXPORT_FORMATS = ("csv", "table_json", "native_json")
 ATTRIBUTE_KINDS = ("id", "property", "segmentation", "expression", "aggregate", "prediction")
 CSV_TYPE = "text/csv; charset=utf-8"
+MAX_INT32 = 2**31 - 1  # `execution_time` is an int32 (spec §5.1)
 
 
 def customers_export(settings: dict[str, t.Any], data: CustomerData, body: dict[str, t.Any]) -> Response:
@@ -27,9 +28,7 @@ def customers_export(settings: dict[str, t.Any], data: CustomerData, body: dict[
     export_format = body.get("format")
     if export_format not in EXPORT_FORMATS:
         raise HTTPError(400, "format must be one of csv, table_json", shape="errors")
-    check_timezone(body.get("timezone"))
-    if body.get("execution_time") is not None and not isinstance(body["execution_time"], int):
-        raise HTTPError(400, "execution_time must be a unix timestamp in seconds", shape="errors")
+    check_evaluation(body)
     columns = export_columns(data, body.get("attributes"))
     segment = segment_filter(settings["segmentations"], body.get("filter"))
     rows = data.rows(columns, segment)
@@ -103,7 +102,7 @@ def analysis_export(
     """The answer to `POST .../analyses/{kind}`; `segment_sizes(id)` counts a segmentation's customers."""
     if body.get("format") not in {"csv", "table_json"}:
         raise HTTPError(400, "format must be one of csv, table_json", shape="errors")
-    check_timezone(body.get("timezone"))
+    check_evaluation(body)
     name, header, rows = analysis_table(settings, kind, body.get("analysis_id"), segment_sizes)
     if body["format"] == "csv":
         return Response.stream(chunked(csv_lines(header, iter(rows))), CSV_TYPE)
@@ -139,13 +138,17 @@ def analysis_table(
     return analysis["name"], header, [["Total", 2, 1, 435764.1615576744], ["Foo", 1, 1, 435764.1615576744]]
 
 
-def check_timezone(name: t.Any) -> None:
-    if name is None:
-        return
-    try:
-        zoneinfo.ZoneInfo(str(name))
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise HTTPError(400, f"Invalid timezone {name}", shape="errors") from None
+def check_evaluation(body: dict[str, t.Any]) -> None:
+    """`timezone` an IANA name, `execution_time` int32 unix seconds: both optional (spec §5.1, §8)."""
+    name = body.get("timezone")
+    if name is not None:
+        try:
+            zoneinfo.ZoneInfo(str(name))
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise HTTPError(400, f"Invalid timezone {name}", shape="errors") from None
+    moment = body.get("execution_time")
+    if moment is not None and (type(moment) is not int or not 0 <= moment <= MAX_INT32):
+        raise HTTPError(400, "execution_time must be a unix timestamp in seconds", shape="errors")
 
 
 def csv_cell(value: t.Any) -> t.Any:

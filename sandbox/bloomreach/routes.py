@@ -9,23 +9,27 @@ What it implements, with the spec section it follows:
   (§3.2).
 - `POST .../customers/export` in `native_json`, `table_json` and `csv` (§5.1): attribute selection
   (`properties_and_ids` or `some` with ids, properties and segmentations, columns in list order),
-  `filter.type=segment` with `segment_index` (-1 = in no segment), `timezone` checked; the body is
+  `filter.type=segment` with `segment_index` (-1 = in no segment), `timezone` and `execution_time`
+  (int32 unix seconds) checked here and by the analyses; the body is
   generated row by row and sent with chunked transfer, so millions of customers cost no memory. The
   UNVERIFIED table_json header reading is a setting (`table_header`: `bare` or `qualified`), and so is
   the order of the top-level keys (`json_key_order`: descriptor first, or the rows first).
 - `POST .../customers/export-one` with the `errors._global` 404 (§5.2).
 - Catalogs: list, get (with `fields`), items with `count` (default 20), `skip`, `query`, `field`,
-  `order`, and the 400 when `count + skip > 1001` (§6.1-6.4).
+  `order`, and the 400 when `count + skip > 1001` (§6.1-6.4); for tests, settings `items_page_cap` (fewer
+  items per page than asked) and `items_max_skip` (a page refused deep into a scan).
 - `GET .../consent/categories`, needing no permission (§7.1).
 - `POST .../analyses/{segmentation,report,funnel}` as `{name, header, rows}` or CSV (§8).
 - Error bodies in each documented shape (§3.2): `error` (auth), `errors` list (validation),
   `errors._global` (not found), `success: false` in a 200 (an unknown segmentation in a filter), the
   HTML 404 of an unknown path; plus the framework's faults.
 - Setting `extra_properties` adds customer properties between runs (schema evolution tests).
+- `request_bodies(path_suffix)`: the JSON bodies of the POSTs answered (the request log tests read).
 """
 
 from __future__ import annotations
 
+import collections
 import json
 import typing as t
 from http import HTTPStatus
@@ -60,6 +64,7 @@ NO_PERMISSION_MESSAGES = {
     CATALOG_ITEMS: "No permission to get catalog items",
     CATALOG_ITEM: "No permission to get catalog item",
 }
+BODY_LOG_SIZE = 1000
 CATALOG_ITEMS_REACH = 1001  # count + skip may not exceed this (spec §6.3)
 NOT_FOUND_HTML = (
     "<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n"
@@ -80,6 +85,10 @@ class BloomreachEmulator(Emulator):
         "table_header": "bare",  # bare | qualified: table_json/csv header entries (spec §5.1 UNVERIFIED)
         "json_key_order": "descriptor_first",  # descriptor_first | data_first
         "extra_properties": [],
+        # Not documented behaviour, for tests of a tap's paging: answer at most this many items per page
+        # (None: `count`), and refuse a `skip` deeper than this (None: only `count + skip > 1001`).
+        "items_page_cap": None,
+        "items_max_skip": None,
         "segmentations": [
             {"id": "606488856f8cf6f848b20af8", "name": "buyers by source",
              "segments": ["online buyers", "offline buyers", "window shoppers"]},
@@ -97,6 +106,15 @@ class BloomreachEmulator(Emulator):
     def __init__(self, **kwargs: t.Any) -> None:
         super().__init__(**kwargs)
         self._segment_sizes: dict[str, list[int]] = {}
+        self._bodies: collections.deque[tuple[str, dict[str, t.Any]]] = collections.deque(maxlen=BODY_LOG_SIZE)
+
+    def request_bodies(self, path_suffix: str) -> list[dict[str, t.Any]]:
+        """The JSON bodies of the authorized POSTs whose path ends with `path_suffix`, oldest first.
+
+        The request log tests read to see what a tap sent (the last `BODY_LOG_SIZE` POSTs are kept).
+        """
+        with self._lock:
+            return [body for path, body in self._bodies if path.endswith(path_suffix)]
 
     @override
     def on_settings_changed(self) -> None:
@@ -152,6 +170,8 @@ class BloomreachEmulator(Emulator):
             raise HTTPError(400, "Invalid JSON") from None
         if not isinstance(body, dict):
             raise HTTPError(400, "Invalid JSON")
+        with self._lock:
+            self._bodies.append((request.path, body))
         return body
 
     # Customers ------------------------------------------------------------------------------------
@@ -208,6 +228,11 @@ class BloomreachEmulator(Emulator):
             raise HTTPError(400, "count and skip must not be negative", shape="errors")
         if count + skip > CATALOG_ITEMS_REACH:
             raise HTTPError(400, f"count + skip must not exceed {CATALOG_ITEMS_REACH}", shape="errors")
+        max_skip = self.settings.get("items_max_skip")
+        if max_skip is not None and skip > int(max_skip):
+            raise HTTPError(400, f"skip must not exceed {max_skip}", shape="errors")
+        page_cap = self.settings.get("items_page_cap")
+        count = min(count, int(page_cap)) if page_cap else count
         query, field = request.arg("query"), request.arg("field")
         items = [item for item in catalog_items(self.seed, catalog)
                  if not query or matches_query(item, query, field)]

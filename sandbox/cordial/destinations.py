@@ -1,4 +1,4 @@
-"""Where Cordial's export jobs put their files: the customer's S3 bucket or SFTP server (spec §8.1).
+"""Where Cordial's export jobs put their files: the customer's S3 or GCS bucket, SFTP or FTP server (spec §8.1).
 
 `Destinations` runs the companion object stores of the emulator (`sandbox.framework.objectstores`)
 and writes each export file into them over their real protocols, with the credentials the export
@@ -8,6 +8,7 @@ Files are JSON Lines, or CSV with flattened dotted columns, gzip if asked, writt
 
 from __future__ import annotations
 
+import ftplib
 import gzip
 import json
 import os
@@ -17,52 +18,63 @@ import typing as t
 import paramiko
 
 from sandbox.framework import chunked, csv_body, json_lines, peek
-from sandbox.framework.objectstores import LocalS3Server, LocalSFTPServer
+from sandbox.framework.objectstores import LocalFTPServer, LocalGCSServer, LocalS3Server, LocalSFTPServer
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
     from sandbox.cordial.exports import ExportFile
 
-DEMO_S3_PORT, DEMO_SFTP_PORT = 8713, 8723
+DEMO_S3_PORT, DEMO_SFTP_PORT, DEMO_FTP_PORT, DEMO_GCS_PORT = 8713, 8723, 8733, 8743
 
 
 class Destinations:
-    """The S3 and SFTP servers export jobs write to, and the writer itself."""
+    """The S3, GCS, SFTP and FTP servers export jobs write to, and the writer itself."""
 
     def __init__(self, settings: dict[str, t.Any]) -> None:
         self.settings = settings
         self.s3: LocalS3Server | None = None
         self.sftp: LocalSFTPServer | None = None
+        self.ftp: LocalFTPServer | None = None
+        self.gcs: LocalGCSServer | None = None
+
+    def _port(self, name: str, demo_port: int, *, demo: bool) -> int:
+        port = self.settings.get(f"{name}_port")
+        return int(port if port is not None else (demo_port if demo else 0))
 
     def start(self, *, demo: bool) -> None:
-        """Start both servers (on the demo ports when the emulator is on its own), as settings say."""
-        s3_port = self.settings.get("s3_port")
-        sftp_port = self.settings.get("sftp_port")
-        self.s3 = LocalS3Server(port=int(s3_port if s3_port is not None else (DEMO_S3_PORT if demo else 0))).start()
+        """Start the four servers (on the demo ports when the emulator is on its own), as settings say."""
+        self.s3 = LocalS3Server(port=self._port("s3", DEMO_S3_PORT, demo=demo)).start()
         for bucket in self.settings.get("s3_buckets") or []:
             self.s3.create_bucket(bucket)
-        self.sftp = LocalSFTPServer(
-            self.settings.get("sftp_users") or {},
-            port=int(sftp_port if sftp_port is not None else (DEMO_SFTP_PORT if demo else 0)),
-        ).start()
+        self.sftp = LocalSFTPServer(self.settings.get("sftp_users") or {},
+                                    port=self._port("sftp", DEMO_SFTP_PORT, demo=demo)).start()
         for folder in self.settings.get("sftp_folders") or []:
             self.sftp.local_path(folder).mkdir(parents=True, exist_ok=True)
+        self.ftp = LocalFTPServer(self.settings.get("ftp_users") or {},
+                                  port=self._port("ftp", DEMO_FTP_PORT, demo=demo)).start()
+        for folder in self.settings.get("ftp_folders") or []:
+            self.ftp.local_path(folder).mkdir(parents=True, exist_ok=True)
+        self.gcs = LocalGCSServer(port=self._port("gcs", DEMO_GCS_PORT, demo=demo)).start()
+        for bucket in self.settings.get("gcs_buckets") or []:
+            self.gcs.create_bucket(bucket)
         self.settings["s3_endpoint_url"] = self.s3.endpoint_url
         self.settings["sftp_port"] = self.sftp.port
+        self.settings["ftp_port"] = self.ftp.port
+        self.settings["gcs_endpoint_url"] = self.gcs.endpoint_url
 
     def stop(self) -> None:
-        for server in (self.sftp, self.s3):
+        for server in (self.gcs, self.ftp, self.sftp, self.s3):
             if server is not None:
                 server.stop()
-        self.s3 = self.sftp = None
+        self.s3 = self.sftp = self.ftp = self.gcs = None
 
     def write(self, destination: dict[str, t.Any], export: ExportFile) -> None:
         """Write every file of `export` to `destination`; raises what the transfer raised."""
         kind = destination["type"]
         if kind == "aws":
             return  # kept for download in Cordial's UI: nothing reaches the customer (spec §8.1)
-        if kind not in {"s3", "sftp"}:
+        if kind not in {"s3", "sftp", "ftp", "gcs"}:
             raise ConnectionError(f"the sandbox has no {kind} server")
         folder = str(destination["path"]).strip("/")
         with tempfile.TemporaryDirectory(prefix="cordial-export-") as scratch:
@@ -73,6 +85,10 @@ class Destinations:
                 remote = f"{folder}/{file_name}" if folder else file_name
                 if kind == "s3":
                     self._put_s3(destination, local, remote)
+                elif kind == "gcs":
+                    self._put_gcs(destination, local, remote)
+                elif kind == "ftp":
+                    _put_ftp(destination, local, remote)
                 else:
                     _put_sftp(destination, local, remote)
 
@@ -81,6 +97,25 @@ class Destinations:
             raise ConnectionError("the sandbox's S3 server is not running")
         client = self.s3.client(destination["aws_access_key_id"], destination["aws_secret_access_key"])
         client.upload_file(local, destination["aws_bucket"], key)
+
+    def _put_gcs(self, destination: dict[str, t.Any], local: str, name: str) -> None:
+        # Cordial writes with its own service account, which the customer granted the bucket (spec §8.1).
+        if self.gcs is None:
+            raise ConnectionError("the sandbox's GCS server is not running")
+        self.gcs.upload(str(destination["gcs_bucket"]), name, local)
+
+
+def _put_ftp(destination: dict[str, t.Any], local: str, remote: str) -> None:
+    with ftplib.FTP() as ftp:  # noqa: S321 - FTP is a destination Cordial offers (spec §8.1)
+        ftp.connect(str(destination["server"]), int(destination.get("port") or 21), timeout=30)
+        ftp.login(str(destination["username"]), str(destination.get("password") or ""))
+        folder, _, name = f"/{remote}".rpartition("/")
+        try:
+            ftp.cwd(folder or "/")
+        except ftplib.error_perm as exc:
+            raise FileNotFoundError(f"No such file or directory: {folder}") from exc
+        with open(local, "rb") as body:
+            ftp.storbinary(f"STOR {name}", body)
 
 
 def _put_sftp(destination: dict[str, t.Any], local: str, remote: str) -> None:

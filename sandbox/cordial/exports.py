@@ -170,7 +170,7 @@ def describe_storage_error(exc: Exception, destination: dict[str, t.Any]) -> str
     """Cordial's wording for destination failures (spec §6, S8)."""
     text = str(exc)
     kind = type(exc).__name__
-    if "Authentication" in kind or "InvalidAccessKeyId" in text or "SignatureDoesNotMatch" in text:
+    if "Authentication" in kind or "530" in text or "InvalidAccessKeyId" in text or "SignatureDoesNotMatch" in text:
         return "Login failed."
     if isinstance(exc, FileNotFoundError) or "NoSuchBucket" in text or "No such file" in text:
         return f"Invalid file path '{destination.get('path', '')}'."

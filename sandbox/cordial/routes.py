@@ -14,14 +14,19 @@ What it implements, with the spec section it follows:
 - Export POSTs (`contactexports`, `contactactivityexport`, `audiencetrendsexport`) with the documented
   400/406 validation errors, jobs that move Scheduled → Processing → Done/Failed over time, and files
   written into the destination over real S3 or SFTP (see `sandbox.cordial.destinations`) (§7, §8).
-- 415 for a POST whose Content-Type is not JSON or form data (§3); 429 with `X-Rate-Limit-Limit`,
-  `-Remaining`, `-Reset` and `Retry-After` when the per-route window of setting `rate_limit`
-  (`{"limit": N, "period": seconds}`) is used up (§5); the kit's faults.
+- 415 for a POST whose Content-Type is not JSON or form data (§3); `X-Rate-Limit-Limit`, `-Remaining`
+  and `-Reset` on every answer while setting `rate_limit` (`{"limit": N, "period": seconds}`) is set, and
+  429 with those and `Retry-After` once the per-route window is used up (§5); the kit's faults.
+- Setting `max_page_depth` (tests): a page starting past that many records answers 400, as stores that
+  cap how deep a list can be paged do (GUESSED for Cordial: its docs name no such cap).
+- `request_log`: every API request served (method, path, query, JSON body, status), for tests that check
+  what the tap sent.
 
-Companion servers: `on_start` starts a local S3 server and an SFTP server (`sandbox.cordial.destinations`),
-creates the buckets (`s3_buckets`) and folders (`sftp_folders`) of the demo, and records their
-addresses in the settings (`s3_endpoint_url`, `sftp_port`). On the demo port (8703) they listen on
-8713 and 8723, as meltano.yml's sandbox environment expects; elsewhere on free ports.
+Companion servers: `on_start` starts a local S3 server, an SFTP server, an FTP server and a GCS server
+(`sandbox.cordial.destinations`), creates the buckets (`s3_buckets`, `gcs_buckets`) and folders
+(`sftp_folders`, `ftp_folders`) of the demo, and records their addresses in the settings
+(`s3_endpoint_url`, `sftp_port`, `ftp_port`, `gcs_endpoint_url`). On the demo port (8703) they listen on
+8713, 8723, 8733 and 8743; elsewhere on free ports.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from sandbox.cordial.destinations import Destinations
 from sandbox.cordial.exports import ExportFile, JobStore
 from sandbox.cordial.filters import TimeBounds
 from sandbox.framework import Emulator, HTTPError, Request, Response, route
+from sandbox.framework.contracts import Amendment, SwaggerContract
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable
@@ -51,9 +57,74 @@ MAX_PER_PAGE = 10_000
 RECORD_NOT_FOUND = "record not found"
 
 
+#: Cordial's Swagger 2.0 file (its `/docs/v2/`); every route here but `/v2/health` is in it.
+PHP_EMPTY_MAP = {"type": ["object", "array"], "maxItems": 0}  # an object, or `[]` where it is empty
+CORDIAL_API = SwaggerContract("cordial-v2.swagger.json", amendments=[
+    Amendment(("paths", "*", "*", "responses"), {"429": {"description": "Too Many Requests"}},
+              "every route is rate limited: 429 with X-Rate-Limit-* and Retry-After (spec §5, support "
+              "article S7); the file declares no 429, and no body for it is documented"),
+    Amendment(("paths", "*", "*", "responses"), {"401": {"$ref": "#/responses/AuthenticationFailure"}},
+              "a wrong key or an address outside the key's allow-list is 401 on every route (spec §2); "
+              "the file declares it on some operations only"),
+    Amendment(("paths", "/v2/products", "get", "responses"), {"404": {"$ref": "#/responses/RecordNotFound"}},
+              "a page past the end may be 404 `record not found` as on the other lists (spec §4, §12; "
+              "setting past_end_404); the file declares RecordNotFound under 400 here"),
+    *(Amendment(("definitions", definition, "properties", field), PHP_EMPTY_MAP,
+                "PHP encodes an empty map as `[]` (recorded traffic, spec §9.1)", replace=True)
+      for definition, field in [("ItemsO", "attr"), ("ItemsO", "properties"), ("OrderO", "properties"),
+                                ("VariantsP", "attr"), ("ProductResponse", "properties"),
+                                ("ActivityActivityShow", "properties")]),
+    Amendment(("definitions", "VariantsP", "properties", "qty"), {"type": ["integer", "string"]},
+              "a variant's `qty` came back as a string in real data (spec §9.1)"),
+    Amendment(("definitions", "ItemsO", "required"), ["productID", "sku", "name"],
+              "the recorded order's items have no `category` (spec §9.1); the file requires it", replace=True),
+    Amendment(("definitions", "SourceCE", "properties", "lists", "items"), {"type": ["number", "string"]},
+              "the property's own description allows list names or ids (e.g. [\"monthly_newsletter\"] "
+              "or [8756]), but its items are typed number"),
+    Amendment(("definitions", "SourceCE", "required"), ["destination", "fields"],
+              "`accountId` is required by the file but the account follows from the API key (spec §8.3, "
+              "INFERRED, unverified: the tap has no account id setting)", replace=True),
+    Amendment(("definitions", "SourceAE", "required"), ["exportType", "destination"],
+              "the file's list (`fields`, `accountId`) is copied from contactexports; the support article "
+              "S6 and the 406 messages document `name` and `audiences` instead (spec §8.2)", replace=True),
+])
+
+
+class RequestLog:
+    """The API requests an emulator served: what a tap sent, for tests (the most recent `limit`)."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self.limit = limit
+        self._entries: list[dict[str, t.Any]] = []
+        self._lock = threading.Lock()
+
+    def add(self, request: Request, status: int) -> None:
+        try:
+            body = request.json() if request.body else None
+        except HTTPError:
+            body = None
+        entry = {"method": request.method, "path": request.path,
+                 "query": {name: values[0] if len(values) == 1 else values for name, values in request.query.items()},
+                 "json": body, "status": status}
+        with self._lock:
+            self._entries.append(entry)
+            del self._entries[:-self.limit]
+
+    def entries(self, method: str | None = None, path: str | None = None) -> list[dict[str, t.Any]]:
+        """The requests served, oldest first; only those of `method` and `path` when given."""
+        with self._lock:
+            return [entry for entry in self._entries
+                    if (method is None or entry["method"] == method) and (path is None or entry["path"] == path)]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
 class CordialEmulator(Emulator):
     vendor = "cordial"
     default_port = 8703
+    contract = CORDIAL_API
     default_settings: t.ClassVar[dict[str, t.Any]] = {
         "api_key": "sandbox-cordial-api-key-3c8f",
         "allowed_ips": None,  # e.g. ["127.0.0.0/8"]; None accepts every address
@@ -82,16 +153,24 @@ class CordialEmulator(Emulator):
         "s3_buckets": ["cordial-exports"],
         "sftp_users": {"cordial": "sandbox-sftp-password-5e1a"},
         "sftp_folders": ["exports"],
+        "ftp_port": None,
+        "ftp_users": {"cordial": "sandbox-ftp-password-71b2"},
+        "ftp_folders": ["exports"],
+        "gcs_port": None,
+        "gcs_buckets": ["cordial-exports"],
+        "max_page_depth": None,  # e.g. 500: a page whose first record is past 500 answers 400 (tests)
     }
 
     def __init__(self, **kwargs: t.Any) -> None:
         super().__init__(**kwargs)
         self.data = CordialData(self.settings)
-        #: The companion S3 and SFTP servers (public: tests read what the export jobs wrote there).
+        #: The companion S3, GCS, SFTP and FTP servers (public: tests read what the export jobs wrote there).
         self.destinations = Destinations(self.settings)
         self.jobs = JobStore(self.destinations.write)
         self._windows: dict[str, tuple[float, int]] = {}
         self._window_lock = threading.Lock()
+        #: Every API request served, oldest first (public: tests read what the tap sent).
+        self.request_log = RequestLog()
 
     @override
     def on_settings_changed(self) -> None:
@@ -134,6 +213,11 @@ class CordialEmulator(Emulator):
     def handle(self, request: Request) -> Response:
         if request.path.startswith("/_sandbox/"):
             return super().handle(request)
+        response = self._serve(request)
+        self.request_log.add(request, response.status)
+        return response
+
+    def _serve(self, request: Request) -> Response:
         try:
             self._authorize(request)
             if request.method in {"POST", "PUT"}:
@@ -207,6 +291,10 @@ class CordialEmulator(Emulator):
                filtered: bool = False, cap: int | None = None) -> Response:
         page, per_page = self._page(request), self._per_page(request)
         start = (page - 1) * per_page
+        depth = self.settings.get("max_page_depth")
+        if depth is not None and start >= int(depth):
+            raise HTTPError(400, f"The page is out of range: at most {int(depth)} records of a list can be paged.",
+                            error_key="PAGE_OUT_OF_RANGE")
         stop = start + per_page
         if cap is not None:
             stop = min(stop, cap)

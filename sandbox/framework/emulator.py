@@ -5,7 +5,10 @@ An emulator is a class with routes (`@route("GET", r"/api/things/(?P<id>[^/]+)")
 ever calls):
 - `POST /_sandbox/faults` with a list of fault specs (see `Fault`), `DELETE /_sandbox/faults` to clear;
 - `POST /_sandbox/settings` merges a JSON object into the emulator's settings (scale, credentials, ...);
-- `GET /_sandbox/requests` returns how many requests each route served; `POST /_sandbox/reset` clears it.
+- `GET /_sandbox/requests` returns how many requests each route served; `GET /_sandbox/log` lists the
+  last requests (arrival time, method, path, query, status: what a tap sent, and when);
+  `POST /_sandbox/reset` clears both;
+- `GET /_sandbox/contract` lists what the vendor's API file refused so far (see `contract`).
 """
 
 from __future__ import annotations
@@ -13,15 +16,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import re
 import threading
 import time
 import typing as t
-from collections import Counter
+from collections import Counter, deque
 from http import HTTPStatus
 from urllib.parse import urlencode
 
 from sandbox.framework.bodies import Seeded, stable_hash
+from sandbox.framework.contracts import Contract, Violation
 from sandbox.framework.faults import FaultPlan
 from sandbox.framework.messages import HTTPError, Request, Response
 
@@ -29,8 +34,11 @@ if t.TYPE_CHECKING:
     from collections.abc import Callable
 
 ADMIN_PREFIX = "/_sandbox/"
+LOGGER = logging.getLogger("sandbox")
 
 RouteHandler = t.Callable[..., Response]
+#: Requests kept in the request log (enough for any test; a bench run keeps only its last ones).
+REQUEST_LOG_SIZE = 10_000
 
 
 def route(method: str, pattern: str) -> Callable[[RouteHandler], RouteHandler]:
@@ -54,13 +62,20 @@ class Emulator(Seeded):
     default_port: t.ClassVar[int] = 0
     #: Settings a test may change at run time through `POST /_sandbox/settings`.
     default_settings: t.ClassVar[dict[str, t.Any]] = {}
+    #: The vendor's own API description file, if it publishes one: every request on a path it
+    #: describes, and every response there, is checked against it (see `sandbox.framework.contracts`).
+    contract: t.ClassVar[Contract | None] = None
 
-    def __init__(self, *, seed: int = 42, scale: int = 100, **settings: t.Any) -> None:
+    def __init__(self, *, seed: int = 42, scale: int = 100, check_contract: bool = True, **settings: t.Any) -> None:
         self.settings: dict[str, t.Any] = {**json.loads(json.dumps(self.default_settings)), **settings}
         self.settings.setdefault("seed", seed)
         self.settings.setdefault("scale", scale)
         self.faults = FaultPlan()
         self.requests: Counter[str] = Counter()
+        self.check_contract = check_contract and self.contract is not None
+        self._violations: list[Violation] = []
+        #: The last requests served (faults included), oldest first: what a tap sent, and when.
+        self.request_log: deque[dict[str, t.Any]] = deque(maxlen=REQUEST_LOG_SIZE)
         self._lock = threading.Lock()
         self.base_url = ""
         self._signing_key = stable_hash("signing", self.vendor, seed).to_bytes(8, "big")
@@ -125,6 +140,37 @@ class Emulator(Seeded):
         )
         return Response(403, xml.encode(), {"Content-Type": "application/xml"})
 
+    # The vendor's API file -----------------------------------------------------------------------
+
+    def observe(self, request: Request, response: Response | None) -> None:
+        """Check `request` and the `response` it got (None: a fault answered) against `contract`."""
+        if not self.check_contract or self.contract is None or request.path.startswith(ADMIN_PREFIX):
+            return
+        try:
+            found = self.contract.check(request, response)
+        except Exception as exc:  # a failing check is a finding too, never a hung client
+            LOGGER.exception("contract check failed")
+            found = [Violation(self.contract.name, request.method, request.path, "request", f"check failed: {exc!r}")]
+        for violation in found:
+            LOGGER.warning("%s", violation)
+        with self._lock:
+            self._violations += found
+
+    def take_contract_violations(self) -> list[Violation]:
+        """What the vendor's file refused since the last call (the test suite fails on any)."""
+        with self._lock:
+            taken, self._violations = self._violations, []
+        return taken
+
+    # Request log ----------------------------------------------------------------------------------
+
+    def log_request(self, *, at: float, method: str, path: str, query: dict[str, list[str]], status: int) -> None:
+        """Note one answered request (the server calls this for every non-admin request, faults included)."""
+        entry = {"at": at, "method": method, "path": path,
+                 "query": {k: v[0] if len(v) == 1 else v for k, v in query.items()}, "status": status}
+        with self._lock:
+            self.request_log.append(entry)
+
     # Dispatch -------------------------------------------------------------------------------------
 
     def handle(self, request: Request) -> Response:
@@ -161,9 +207,18 @@ class Emulator(Seeded):
         if action == "requests":
             with self._lock:
                 return Response.json({"total": sum(self.requests.values()), "by_route": dict(self.requests)})
+        if action == "contract":
+            with self._lock:
+                violations = [str(v) for v in self._violations]
+            return Response.json({"file": self.contract.name if self.contract else None,
+                                  "checked": self.check_contract, "violations": violations})
+        if action == "log":
+            with self._lock:
+                return Response.json({"requests": list(self.request_log)})
         if action == "reset" and request.method == "POST":
             with self._lock:
                 self.requests.clear()
+                self.request_log.clear()
             self.faults.clear()
             return Response.json({"ok": True})
         return Response.json({"error": f"unknown admin action {action!r}"}, status=404)

@@ -35,6 +35,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         emulator = self.server.emulator
+        self._arrived = time.time()
         split = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
@@ -59,6 +60,7 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 message = "Too Many Requests" if fault.status == 429 else HTTPStatus(fault.status).phrase
                 response = emulator.error_response(HTTPError(fault.status, message, headers=headers))
+            emulator.observe(request, None)  # the request still meets the contract; the fault's answer needn't
             self._send(response, None)
             return
         try:
@@ -66,9 +68,16 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # an emulator bug must answer 500, not hang the client
             LOGGER.exception("emulator error")
             response = emulator.error_response(HTTPError(500, f"emulator error: {exc}"))
+        emulator.observe(request, response)  # before sending: checked by the time the client has it
         self._send(response, fault)
 
     def _send(self, response: Response, fault: Fault | None) -> None:
+        split = urlsplit(self.path)
+        if not split.path.startswith(ADMIN_PREFIX):
+            self.server.emulator.log_request(
+                at=getattr(self, "_arrived", time.time()), method=self.command, path=split.path,
+                query=parse_qs(split.query, keep_blank_values=True), status=response.status,
+            )
         body = response.body
         if fault and fault.kind in {"truncate", "corrupt"}:
             data = body if isinstance(body, bytes) else b"".join(body)

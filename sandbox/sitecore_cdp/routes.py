@@ -40,6 +40,7 @@ from urllib.parse import parse_qs, urlencode
 from typing_extensions import override
 
 from sandbox.framework import Emulator, HTTPError, Request, Response, route, stable_hash
+from sandbox.framework.contracts import Amendment, OpenAPIContract
 from sandbox.sitecore_cdp import data, exports
 from sandbox.sitecore_cdp.exports import FILE_PREFIX, s3_error
 
@@ -54,9 +55,34 @@ UNAUTHORIZED_MESSAGE = (
 MAX_LIMIT = 100  # the collections' `limit` maximum (spec §5.2)
 
 
+#: The official Guest REST API v2.1 file. It describes `/v2.1/guests...` only: OAuth, the Audience
+#: export API, `/v2.1/orders` and the presigned files are not checked (docs/api-contracts.md).
+GUEST_API = OpenAPIContract("sitecore-guest-v2.1.openapi.yaml", amendments=[
+    Amendment(("components", "schemas", "Offset"), {"type": "integer", "minimum": 0},
+              "the file types `offset` as an object, yet its own default (0) and example (10) are integers, "
+              "as on the docs page S10; as typed, no request with an offset would validate"),
+    Amendment(("components", "schemas", "Limit"), {"type": "integer", "minimum": 1},
+              "typed object like `offset` (default 10, example 40 are integers); minimum 1, not 10, as the "
+              "docs page S10 says (spec §5.2); the maximum 100 stays"),
+    Amendment(("paths", "*", "get", "parameters", "name=expand", "schema"), {"default": ["false"]},
+              "the inline `expand` schemas are arrays whose default is '' (not an array), so a request "
+              "without `expand` would not validate; the documented default is false"),
+    Amendment(("paths", "/v2.1/guests", "get", "parameters"),
+              [{"in": "query", "name": name, "schema": {"type": "string"}} for name in
+               ("email", "orderReferenceId", "orderRef", "identifiers.provider", "identifiers.id")],
+              "the operation's own description documents these exact-match filters but does not declare them"),
+    Amendment(("paths", "/v2.1/guests", "get", "responses"),
+              {"400": {"description": "Bad request", "content": {"application/json": {
+                  "schema": {"$ref": "#/components/schemas/GuestBadRequestResponse"}}}}},
+              "an invalid `sort` or an offset past the search window is refused with the documented 400 body "
+              "(spec §5.2, §6); the file lists only 200 and 401"),
+])
+
+
 class SitecoreCDPEmulator(Emulator):
     vendor = "sitecore-cdp"
     default_port = 8702
+    contract = GUEST_API
     default_settings: t.ClassVar[dict[str, t.Any]] = {
         "client_id": "sandbox-client-id",
         "client_secret": "sandbox-client-secret-7d1e",
@@ -317,6 +343,26 @@ class SitecoreCDPEmulator(Emulator):
         rows = self.scale if export.rows is None else int(export.rows)
         count = export.jobs + int(self.settings.get("extra_jobs") or 0)
         return exports.export_jobs(self.seed, export, rows, count, int(self.settings["max_rows_per_file"]))
+
+    def members(self, ref: str) -> set[int]:
+        """The guest indexes in an export's audience now: its files applied job after job (spec §4).
+
+        A full export's job lists every member; a delta export's jobs add and remove members, its first
+        job being a full export. Jobs without output (FAILED) change nothing.
+        """
+        current: set[int] = set()
+        for job in self.jobs_of(self.export_by_ref(ref)):
+            if not job.has_output:
+                continue
+            if job.export.definition_type != "DELTA":
+                current = set()
+            for file in job.files:
+                rows = range(file.first_member, file.first_member + file.rows)
+                if file.action == "remove":
+                    current.difference_update(rows)
+                else:
+                    current.update(rows)
+        return current
 
     def job_by_ref(self, execution_ref: str) -> exports.ExportJob:
         for export in self.export_definitions():

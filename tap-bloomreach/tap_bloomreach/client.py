@@ -4,24 +4,21 @@ from __future__ import annotations
 
 import typing as t
 from functools import cached_property
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
-import msgspec
 from marketing_tapkit.config import validate_base_url
-from marketing_tapkit.errors import vendor_message
 from marketing_tapkit.pagination import decoded_json
 from marketing_tapkit.readers import MalformedInputError
-from marketing_tapkit.streams import KitRESTStream
-from singer_sdk.authenticators import BasicAuthenticator
+from marketing_tapkit.streams import KitRESTStream, request_line
 from singer_sdk.exceptions import FatalAPIError
 from typing_extensions import override
 
-from tap_bloomreach.envelope import envelope_error, error_text, is_no_permission_text
+from tap_bloomreach.auth import api_key_authenticator
+from tap_bloomreach.envelope import body_error_message, envelope_error, is_no_permission_text
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable
-
     import requests
+    from singer_sdk.authenticators import BasicAuthenticator
 
 DEFAULT_API_URL = "https://api.exponea.com"
 API_SETTINGS_PAGE = "Project settings > Access management > API"
@@ -33,15 +30,6 @@ def project_url(config: t.Mapping[str, t.Any]) -> str:
     return f"{base}/data/v2/projects/{quote(str(config.get('project_token', '')), safe='')}"
 
 
-def vendor_words(response: requests.Response) -> str:
-    """The API's own message: from any documented error shape (spec §3.2), else the kit's reading."""
-    try:
-        document = decoded_json(response)
-    except (msgspec.DecodeError, MalformedInputError):
-        document = None
-    return error_text(document) or vendor_message(response)
-
-
 class MissingPermissionError(FatalAPIError):
     """The API group of the key lacks the permission an endpoint needs (403, or a 200 `No Permission`)."""
 
@@ -51,8 +39,7 @@ class BloomreachStream(KitRESTStream[t.Any]):
 
     #: The API-group permission the endpoint needs (spec §2), named when the API refuses.
     permission: t.ClassVar[str | None] = None
-    #: The key of the records in a successful response body.
-    records_key: t.ClassVar[str] = "data"
+    records_key = "data"
 
     @override
     @property
@@ -62,9 +49,7 @@ class BloomreachStream(KitRESTStream[t.Any]):
     @override
     @cached_property
     def authenticator(self) -> BasicAuthenticator:
-        return BasicAuthenticator(
-            username=self.config.get("api_key_id", ""), password=self.config.get("api_secret", "")
-        )
+        return api_key_authenticator(self.config)
 
     @override
     @property
@@ -72,20 +57,27 @@ class BloomreachStream(KitRESTStream[t.Any]):
         # Required on every data endpoint, GETs included (spec §2); bodies are never gzipped (§2).
         return {"Content-Type": "application/json", "Accept": "application/json"}
 
+    # Errors ---------------------------------------------------------------------------------------
+
     @override
-    def response_error_message(self, response: requests.Response) -> str:
-        message = f"{self.name}: {self.request_line(response)} failed with HTTP {response.status_code}: "
-        message += vendor_words(response)
-        hint = self.error_hint(response)
-        return f"{message}. {hint}" if hint else message
+    def vendor_message(self, response: requests.Response) -> str:
+        """The API's own message: from any documented error shape (spec §3.2), else the kit's reading."""
+        try:
+            document = decoded_json(response)
+        except MalformedInputError:
+            document = None
+        return body_error_message(document) or super().vendor_message(response)
+
+    @override
+    def check_status(self, response: requests.Response) -> None:
+        # A 403 is a missing permission, unless the API says the secret is wrong (spec §3.2).
+        if response.status_code == 403 and "secret" not in self.vendor_message(response).lower():
+            raise MissingPermissionError(self.response_error_message(response))
+        super().check_status(response)
 
     @override
     def validate_response(self, response: requests.Response) -> None:
-        if response.status_code == 403 and "secret" not in vendor_words(response).lower():
-            raise MissingPermissionError(self.response_error_message(response))
         super().validate_response(response)
-        if self.stream_response_body:
-            return  # a streamed body is checked as it is read
         self.check_envelope(response)
 
     def check_envelope(self, response: requests.Response) -> None:
@@ -94,41 +86,24 @@ class BloomreachStream(KitRESTStream[t.Any]):
             raise self.refusal(response, response.text.strip()[:200], no_permission=True)
         try:
             document = decoded_json(response)
-        except (msgspec.DecodeError, MalformedInputError):
+        except MalformedInputError:
             raise FatalAPIError(
-                f"{self.name}: {self.request_line(response)} answered HTTP {response.status_code} with a body "
-                f"that is not JSON: {vendor_message(response)}"
+                f"{self.name}: {request_line(response, self.http_method)} answered HTTP {response.status_code} "
+                f"with a body that is not JSON: {self.vendor_message(response)}"
             ) from None
         if (message := envelope_error(document)) is not None:
             raise self.refusal(response, message)
 
     def refusal(self, response: requests.Response, message: str, *, no_permission: bool = False) -> FatalAPIError:
         """The error for a refusal in a 200 response, with the likely cause and the setting to fix."""
-        text = f"{self.name}: {self.request_line(response)} answered HTTP 200 with an error: {message}."
+        text = f"{self.name}: {request_line(response, self.http_method)} answered HTTP 200 with an error: {message}."
         if no_permission or "permission" in message.lower():
             return MissingPermissionError(f"{text} {self.permission_hint()}")
         return FatalAPIError(f"{text} {self.invalid_request_hint()}")
 
-    def request_line(self, response: requests.Response) -> str:
-        """`METHOD /path` of the request (no host, no query string)."""
-        method = response.request.method if response.request is not None else self.http_method
-        return f"{method} {urlsplit(response.url).path if response.url else self.path}"
-
-    def permission_hint(self) -> str:
-        if self.permission is None:
-            return f"Check the API key's access in {API_SETTINGS_PAGE}."
-        return (
-            f"The API group of `api_key_id` lacks the permission {self.permission}: grant it to the group "
-            f"in {API_SETTINGS_PAGE} (a new group starts with no permissions)."
-        )
-
-    def invalid_request_hint(self) -> str:
-        """What to check when the API calls a request invalid (400, or 200 with `success: false`)."""
-        return "Check the tap's settings."
-
     @override
     def error_hint(self, response: requests.Response) -> str | None:
-        message = vendor_words(response).lower()
+        message = self.vendor_message(response).lower()
         status = response.status_code
         if status == 400 and "project" in message:
             return f"Check `project_token` (shown with the base URL in {API_SETTINGS_PAGE})."
@@ -149,18 +124,33 @@ class BloomreachStream(KitRESTStream[t.Any]):
             return self.not_found_hint()
         return None
 
+    def permission_hint(self) -> str:
+        """Which permission to grant to the key's API group."""
+        if self.permission is None:
+            return f"Check the API key's access in {API_SETTINGS_PAGE}."
+        return (
+            f"The API group of `api_key_id` lacks the permission {self.permission}: grant it to the group "
+            f"in {API_SETTINGS_PAGE} (a new group starts with no permissions)."
+        )
+
+    def invalid_request_hint(self) -> str:
+        """What to check when the API calls a request invalid (400, or 200 with `success: false`)."""
+        return "Check the tap's settings."
+
     def not_found_hint(self) -> str:
+        """What to check when the API answers 404."""
         return (
             "Check `api_url`: it must be your instance's API base URL as shown in "
             f"{API_SETTINGS_PAGE} (e.g. https://api.exponea.com or https://api.eu1.exponea.com)."
         )
 
-    @override
-    def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
+    # Requests outside the paging loop -------------------------------------------------------------
+
+    def get_document(self, url: str, *, what: str, params: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
+        """GET `url` (a path or a full URL) with retries and the checks of a page; its JSON object ({} if none)."""
+        response = self.request("GET", url, what=what, params=params)
+        if response is None:  # nothing is tolerated here; for the type checker
+            return {}
+        self.check_envelope(response)
         document = decoded_json(response)
-        records = document.get(self.records_key) if isinstance(document, dict) else None
-        if not isinstance(records, list):
-            raise FatalAPIError(
-                f"{self.name}: {self.request_line(response)} answered without a `{self.records_key}` list"
-            )
-        yield from records
+        return document if isinstance(document, dict) else {}

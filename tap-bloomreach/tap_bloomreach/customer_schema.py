@@ -30,7 +30,7 @@ import typing as t
 from collections import Counter
 
 import msgspec
-from marketing_tapkit.schemas import json_type
+from marketing_tapkit.schemas import json_type, value_as_text
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -163,6 +163,8 @@ class CustomerRecordBuilder:
     def key(self, row: list[t.Any]) -> str:
         if self.key_position is not None:
             value = row[self.key_position]
+            if type(value) is str and value:  # the usual case
+                return value
             if isinstance(value, list):
                 value = min((str(v) for v in value if v not in (None, "")), default=None)
             if value not in (None, ""):
@@ -227,14 +229,7 @@ def _identity(value: t.Any) -> t.Any:
 
 
 def _to_string(_: t.Any) -> Converter:
-    def convert(value: t.Any) -> t.Any:
-        if type(value) is str:
-            return value
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        return _ENCODER.encode(value).decode()
-
-    return convert
+    return value_as_text
 
 
 def _to_integer(_: t.Any) -> Converter:
@@ -280,13 +275,11 @@ def _to_boolean(_: t.Any) -> Converter:
 
 
 def _to_array(strings: t.Any) -> Converter:
-    as_text = _to_string(None)
-
     def convert(value: t.Any) -> t.Any:
+        if type(value) is list and (not strings or all(type(item) is str for item in value)):
+            return value  # the usual soft id: a list of strings, kept as it is
         items = value if isinstance(value, list) else [value]
-        if strings:
-            return [None if v is None else as_text(v) for v in items]
-        return items
+        return [value_as_text(v) for v in items] if strings else items
 
     return convert
 

@@ -15,7 +15,7 @@ def is_no_permission_text(body_start: bytes) -> bool:
     return _NO_PERMISSION.match(body_start) is not None
 
 
-def error_text(document: t.Any) -> str | None:
+def body_error_message(document: t.Any) -> str | None:
     """The message of an error body in any documented shape, or None if it carries none.
 
     Shapes (spec §3.2): `{"error": "..."}`, `{"errors": ["...", ...]}`, `{"errors": {"_global": [...]}}`
@@ -38,7 +38,7 @@ def envelope_error(document: t.Any) -> str | None:
     """
     if not isinstance(document, dict) or document.get("success") is not False:
         return None
-    return error_text(document) or "the API answered success: false without a message"
+    return body_error_message(document) or "the API answered success: false without a message"
 
 
 def _messages(value: t.Any, field: str | None = None) -> list[str]:

@@ -42,13 +42,13 @@ def read_json_export(reader: io.BufferedReader, source: str) -> ExportTable:
         _raise_if_refused(head)
         if _descriptor(head) is None:
             raise MalformedInputError(source, "the body has neither fields/data nor header/rows")
-        return _table(head, iter(()), source)
+        return _table(head, lambda _: iter(()), source)
     # Resume parsing as if the document were `{"<rows key>": [ ...rest of the body...`.
     rest = io.BufferedReader(_Prefixed(b'{"' + rows_key + b'":', reader), _PEEK_BYTES)
     key = rows_key.decode()
     if _descriptor(head) is not None:
         _raise_if_refused(head)
-        return _table(head, _json_rows(rest, key, source), source)
+        return _table(head, lambda width: _json_rows(rest, key, source, width), source)
     return _rows_before_descriptor(head, rest, key, source)
 
 
@@ -64,34 +64,41 @@ def _descriptor(document: dict[str, t.Any]) -> list[t.Any] | None:
     return None
 
 
-def _table(document: dict[str, t.Any], rows: Iterator[list[t.Any]], source: str) -> ExportTable:
+def _table(document: dict[str, t.Any], checked_rows: t.Callable[[int], Iterator[list[t.Any]]],
+           source: str) -> ExportTable:
+    """The table of `document`'s descriptor; `checked_rows(width)` gives its rows, each checked for width."""
     descriptor = _descriptor(document) or []
     try:
         columns = [column_from_descriptor(d) for d in descriptor]
     except ValueError as exc:
         raise MalformedInputError(source, str(exc)) from None
     export_format = "native_json" if "fields" in document else "table_json"
-    return ExportTable(export_format, columns, _checked_width(rows, len(columns), source))
+    return ExportTable(export_format, columns, checked_rows(len(columns)))
 
 
 def _checked_width(rows: Iterator[list[t.Any]], width: int, source: str) -> Iterator[list[t.Any]]:
     for number, row in enumerate(rows, start=1):
-        if not isinstance(row, list) or len(row) != width:
-            found = str(len(row)) if isinstance(row, list) else f"a {type(row).__name__}"
-            raise MalformedInputError(source, f"expected a row of {width} values, found {found}",
-                                      line=number, unit="row")
+        if type(row) is not list or len(row) != width:
+            raise _width_error(source, row, width, number)
         yield row
 
 
-def _json_rows(stream: t.BinaryIO | io.BufferedReader[t.Any], key: str, source: str) -> Iterator[list[t.Any]]:
+def _width_error(source: str, row: t.Any, width: int, number: int) -> MalformedInputError:
+    found = str(len(row)) if isinstance(row, list) else f"a {type(row).__name__}"
+    return MalformedInputError(source, f"expected a row of {width} values, found {found}", line=number, unit="row")
+
+
+def _json_rows(stream: t.BinaryIO | io.BufferedReader[t.Any], key: str, source: str, width: int
+               ) -> Iterator[list[t.Any]]:
+    """The rows under `key`, width-checked in the same loop (one generator per row, not two: it is hot)."""
     number = 0
     try:
-        for number, row in enumerate(ijson.items(stream, f"{key}.item", use_float=True), start=1):  # noqa: B007
+        for number, row in enumerate(ijson.items(stream, f"{key}.item", use_float=True), start=1):
+            if type(row) is not list or len(row) != width:
+                raise _width_error(source, row, width, number)
             yield row
     except ijson.JSONError as exc:
         raise _json_error(source, exc, number) from None
-
-
 def _json_error(source: str, exc: Exception, rows_read: int) -> MalformedInputError:
     message = (str(exc).strip().splitlines() or [type(exc).__name__])[0].strip()
     if "premature" in message.lower() or "incomplete" in message.lower():
@@ -125,7 +132,7 @@ def _rows_before_descriptor(
     except BaseException:
         spool.close()
         raise
-    return _table(document, _replay(spool), source)
+    return _table(document, lambda width: _checked_width(_replay(spool), width, source), source)
 
 
 def _spool_rows(events: t.Iterable[tuple[str, str, t.Any]], key: str, spool: t.IO[bytes],

@@ -6,7 +6,8 @@ arrives: whatever format the tap asked for, the reader looks at the first bytes 
 - `table_json`: `{"success": true, "header": ["registered", ...], "rows": [[...], ...]}`, header entries
   bare (`registered`) or qualified (`id.registered`): the spec marks the reading UNVERIFIED, so both;
 - `csv`: a header row, then one row per customer; soft ids (lists) as JSON array text.
-The JSON formats are read by `export_json`, CSV here; both yield an `ExportTable` (`export_table`).
+The JSON formats are read by `export_json`, CSV by the kit's CSV reader; both yield an `ExportTable`
+(`export_table`).
 
 Errors are `MalformedInputError` / `TruncatedInputError` (the kit) naming the row, and `ExportRefusedError`
 for a body that is a refusal (`success: false`, or the plain-text `No Permission`, spec §3.2).
@@ -15,19 +16,21 @@ for a body that is a refusal (`success: false`, or the plain-text `No Permission
 from __future__ import annotations
 
 import codecs
-import csv
 import io
 import typing as t
 
 import msgspec
-from marketing_tapkit.readers import MalformedInputError, TruncatedInputError, open_decompressed
+from marketing_tapkit.readers import (
+    CSVOptions,
+    MalformedInputError,
+    TruncatedInputError,
+    open_csv_table,
+    open_decompressed,
+)
 
 from tap_bloomreach.envelope import is_no_permission_text
 from tap_bloomreach.export_json import read_json_export
 from tap_bloomreach.export_table import ExportRefusedError, ExportTable, column_from_descriptor
-
-if t.TYPE_CHECKING:
-    from collections.abc import Iterator
 
 _PEEK_BYTES = 1 << 16
 _DECODER = msgspec.json.Decoder()
@@ -54,37 +57,14 @@ def read_export(raw: t.BinaryIO | t.IO[bytes], source: str) -> ExportTable:
 
 # CSV ------------------------------------------------------------------------------------------------
 
+#: The export's CSV is comma-separated with a header row (spec §5.1); detecting `|` could only misread it.
+_EXPORT_CSV = CSVOptions(delimiter=",")
+
 
 def _read_csv_export(reader: io.BufferedReader, source: str) -> ExportTable:
-    text = io.TextIOWrapper(reader, encoding="utf-8-sig", newline="")
-    lines = csv.reader(text, strict=True)
-    try:
-        header = next(lines, None)
-    except csv.Error as exc:
-        raise MalformedInputError(source, f"the CSV header row is malformed ({exc})", line=1) from None
-    if not header:
-        raise TruncatedInputError(source, "the CSV body has no header row")
-    columns = [column_from_descriptor(name.strip()) for name in header]
-    return ExportTable("csv", columns, _csv_rows(lines, len(columns), source))
-
-
-def _csv_rows(lines: t.Any, width: int, source: str) -> Iterator[list[t.Any]]:
-    number = 0
-    try:
-        for row in lines:
-            if not row:
-                continue
-            number += 1
-            if len(row) != width:
-                raise MalformedInputError(
-                    source, f"expected {width} comma-separated values, found {len(row)} (a truncated or "
-                            "malformed row)", line=lines.line_num)
-            yield [_csv_value(cell) for cell in row]
-    except csv.Error as exc:
-        error = TruncatedInputError if "end of data" in str(exc) else MalformedInputError
-        raise error(source, f"malformed CSV ({exc}; the body looks cut off)", line=lines.line_num) from None
-    except UnicodeDecodeError as exc:
-        raise MalformedInputError(source, f"not UTF-8 text ({exc.reason})", line=lines.line_num) from None
+    table = open_csv_table(reader, source, options=_EXPORT_CSV)
+    columns = [column_from_descriptor(name) for name in table.columns]
+    return ExportTable("csv", columns, ([_csv_value(cell) for cell in row] for _, row in table.rows))
 
 
 def _csv_value(cell: str) -> t.Any:

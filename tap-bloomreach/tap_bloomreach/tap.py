@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import typing as t
-import zoneinfo
 
-from marketing_tapkit.config import config_error, http_setting_properties
+from marketing_tapkit.config import config_error, kit_setting_properties
 from marketing_tapkit.tap import KitTap
 from singer_sdk import typing as th
-from singer_sdk.exceptions import ConfigValidationError
-from singer_sdk.tap_base import CliTestOptionValue
 from typing_extensions import override
 
 from tap_bloomreach import streams
 from tap_bloomreach.client import DEFAULT_API_URL, BloomreachStream, project_url
-from tap_bloomreach.customers import DEFAULT_EXPORT_TIMEOUT, DEFAULT_SAMPLE_ROWS, EXPORT_FORMATS, CustomersStream
-
-if t.TYPE_CHECKING:
-    import click
+from tap_bloomreach.evaluation import DEFAULT_TIMEZONE, execution_epoch, time_zone
+from tap_bloomreach.streams.customers import DEFAULT_EXPORT_TIMEOUT, DEFAULT_SAMPLE_ROWS, EXPORT_FORMATS
 
 ATTRIBUTE_NAME_KEYS = {"id": "id", "property": "property"}
 
@@ -27,12 +22,8 @@ def validate_settings(config: t.Mapping[str, t.Any]) -> None:
     project_url(config)
     if not str(config.get("project_token") or "").strip():
         raise config_error("Setting `project_token` is empty: copy it from Project settings > Access management > API.")
-    try:
-        zoneinfo.ZoneInfo(str(config.get("timezone") or "UTC"))
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise config_error(
-            f"Setting `timezone` must be an IANA time zone such as Europe/Prague, got {config.get('timezone')!r}."
-        ) from None
+    time_zone(config)
+    execution_epoch(config)
     if config.get("segmentation_id") and config.get("segment_index") is None:
         raise config_error(
             "Setting `segmentation_id` needs `segment_index` too (0-based; -1 = customers in no segment)."
@@ -56,6 +47,9 @@ class TapBloomreach(KitTap):
     name = "tap-bloomreach"
     # The customers schema is discovered from the project's own export, so discovery needs the config.
     dynamic_catalog = True
+    # `--test` reads consent categories (valid credentials, no permission needed, spec §7.1) instead of a
+    # record of every stream, which would start a customer export.
+    connection_test_streams = (streams.ConsentCategoriesStream,)
 
     config_jsonschema = th.PropertiesList(
         th.Property(
@@ -84,8 +78,16 @@ class TapBloomreach(KitTap):
                     description="Export only the customers of one segment of this segmentation."),
         th.Property("segment_index", th.IntegerType(minimum=-1),
                     description="With segmentation_id: the 0-based segment; -1 = customers in no segment."),
-        th.Property("timezone", th.StringType, default="UTC",
-                    description="IANA time zone in which the export and analyses are evaluated."),
+        th.Property("timezone", th.StringType, default=DEFAULT_TIMEZONE,
+                    description="IANA time zone in which the export and analyses are evaluated "
+                                "(sent as `timezone`); an `execution_time` without an offset is read in it."),
+        th.Property(
+            "execution_time", th.CustomType({"type": ["string", "integer"]}),
+            description="The moment at which the customers export and the segmentation results are evaluated "
+                        "(sent as `execution_time`, in epoch seconds; the API's default is now): epoch seconds, "
+                        "or an ISO 8601 date-time such as 2024-06-30T23:59:59+02:00 (without an offset: in "
+                        "`timezone`).",
+        ),
         th.Property("customer_id_key", th.StringType, default="registered",
                     description="The hard id whose value is the customers' primary key."),
         th.Property(
@@ -104,7 +106,7 @@ class TapBloomreach(KitTap):
             "export_timeout", th.IntegerType(minimum=1), default=DEFAULT_EXPORT_TIMEOUT,
             description="Read timeout in seconds of the customers export request (a full export takes long).",
         ),
-        *http_setting_properties(),
+        *kit_setting_properties(),
     ).to_dict()
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
@@ -115,43 +117,10 @@ class TapBloomreach(KitTap):
     @override
     def discover_streams(self) -> list[BloomreachStream]:
         return [
-            CustomersStream(self),
+            streams.CustomersStream(self),
             streams.CatalogsStream(self),
             streams.CatalogItemsStream(self),
             streams.ConsentCategoriesStream(self),
             streams.SegmentationResultsStream(self),
         ]
 
-    @override
-    @classmethod
-    def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
-        """`--test`: the connection check reads consent categories (valid credentials, no permission needed,
-        spec §7.1) instead of a record of every stream, which would start a customer export."""
-        if value != CliTestOptionValue.All.value:
-            super().cb_test(ctx, param, value)
-            return
-        config_input = ctx.params.get("config")
-        check = streams.ConsentCategoriesStream
-        # A catalog of that one stream, so that setting up stream maps does not discover the others.
-        catalog = {"streams": [{
-            "tap_stream_id": check.name, "stream": check.name, "schema": check.schema,
-            "key_properties": list(check.primary_keys or []),
-            "metadata": [{"breadcrumb": [], "metadata": {"selected": True}}],
-        }]}
-        try:
-            tap = cls(
-                config=getattr(config_input, "config", None),
-                parse_env_config=bool(getattr(config_input, "parse_env", False)),
-                validate_config=True,
-                catalog=catalog,
-            )
-        except ConfigValidationError as exc:
-            for error in exc.errors:
-                cls.logger.error("Config validation error: %s", error)
-            ctx.exit(1)
-        tap.run_sync_dry_run(dry_run_record_limit=1, streams=[tap.streams[check.name]])
-        ctx.exit()
-
-
-if __name__ == "__main__":
-    TapBloomreach.cli()

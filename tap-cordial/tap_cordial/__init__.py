@@ -1,1 +1,3 @@
 """Singer tap for Cordial."""
+
+__version__ = "0.1.0"

@@ -1,4 +1,5 @@
-"""The base stream and the API client: host, Basic auth, Cordial's error bodies, its timestamps."""
+"""The base stream: host, Basic auth, Cordial's "record not found", its timestamps, its error hints, and
+the three ways its lists page (page numbers, one page, time seeks)."""
 
 from __future__ import annotations
 
@@ -9,22 +10,21 @@ from functools import cached_property
 from urllib.parse import urlsplit
 
 import msgspec
-import requests
-from marketing_tapkit.config import DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT, validate_base_url
-from marketing_tapkit.errors import vendor_message
-from marketing_tapkit.pagination import decoded_json
-from marketing_tapkit.readers import MalformedInputError
-from marketing_tapkit.retry import RetryPolicy, call_with_retries, raise_for_status
+from marketing_tapkit.config import validate_base_url
+from marketing_tapkit.pagination import PageNumberUntilShortPaginator
 from marketing_tapkit.streams import KitRESTStream
-from singer_sdk.authenticators import BasicAuthenticator
-from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from typing_extensions import override
 
+from tap_cordial.auth import cordial_authenticator
+from tap_cordial.pagination import SeenAtLastTime, TimeSeekPaginator, TimeSeekToken
+
 if t.TYPE_CHECKING:
-    import logging
     from collections.abc import Iterable, Mapping
 
+    import requests
+    from singer_sdk.authenticators import BasicAuthenticator
     from singer_sdk.helpers.types import Context
+    from singer_sdk.pagination import BaseAPIPaginator
 
 DEFAULT_API_URL = "https://api.cordial.io"
 RECORD_NOT_FOUND = "record not found"
@@ -114,58 +114,8 @@ def is_record_not_found(response: requests.Response) -> bool:
     return body.get("errorKey") == "RECORD_NOT_FOUND" or str(body.get("message", "")).lower() == RECORD_NOT_FOUND
 
 
-def error_hint(response: requests.Response) -> str | None:
-    """Likely causes of a failed Cordial call and the setting to fix."""
-    status = response.status_code
-    if status in {401, 403}:
-        return _CREDENTIAL_CAUSES
-    if status == 404:
-        return "Check `api_url` (https://api.cordial.io, or https://api.usw2.cordial.io for US-West accounts)."
-    if status in {400, 406} and "export" in urlsplit(response.url or "").path:
-        return "Check the `export_destination` settings (and `audiences` for audience trends)."
-    if status == 422 and "time value" in response.text.lower():
-        return "Check `start_date` (an ISO-8601 date-time)."
-    return None
-
-
-class CordialClient:
-    """Calls outside the SDK's paging loop (discovery, export requests, job polls), with the same
-    auth, timeout and retry policy as the streams."""
-
-    def __init__(self, config: Mapping[str, t.Any], logger: logging.Logger) -> None:
-        self.base_url = base_url_from_config(config)
-        self.timeout = int(config.get("request_timeout") or DEFAULT_REQUEST_TIMEOUT)
-        retries = config.get("max_retries")
-        self.policy = RetryPolicy(max_tries=(DEFAULT_MAX_RETRIES if retries is None else int(retries)) + 1)
-        self.logger = logger
-        self.session = requests.Session()
-        self.session.auth = (str(config.get("api_key") or ""), "")  # the key is the user name (spec §2)
-        self.session.headers["User-Agent"] = config.get("user_agent") or "tap-cordial"
-
-    def request_json(self, method: str, path: str, *, what: str, params: dict[str, t.Any] | None = None,
-                     body: t.Any = None, not_found_is_empty: bool = False) -> t.Any:
-        """The decoded JSON answer of `method path`; retried on 429/5xx/transport errors, fatal otherwise."""
-
-        def attempt() -> t.Any:
-            response = self.session.request(method, f"{self.base_url}{path}", params=params, json=body,
-                                            timeout=self.timeout)
-            if not_found_is_empty and is_record_not_found(response):
-                return []
-            if response.status_code >= 400:
-                hint = error_hint(response)
-                message = (f"{what}: {method} {path} failed with HTTP {response.status_code}: "
-                           f"{vendor_message(response)}")
-                raise_for_status(response, f"{message}. {hint}" if hint else message)
-            try:
-                return decoded_json(response)
-            except MalformedInputError as exc:  # garbled in transit: worth another try
-                raise RetriableAPIError(f"{what}: {exc}") from None
-
-        return call_with_retries(attempt, policy=self.policy, logger=self.logger, what=what)
-
-
 class CordialStream(KitRESTStream[t.Any]):
-    """A stream of Cordial's bare-array list endpoints."""
+    """A stream of Cordial's bare-array list endpoints; also the path of every other Cordial call."""
 
     decode_json_pages = True
 
@@ -177,28 +127,16 @@ class CordialStream(KitRESTStream[t.Any]):
     @override
     @cached_property
     def authenticator(self) -> BasicAuthenticator:
-        return BasicAuthenticator(username=self.config.get("api_key", ""), password="")
+        return cordial_authenticator(str(self.config.get("api_key") or ""))
 
     @property
     def page_size(self) -> int:
         return int(self.config.get("page_size") or 1000)
 
     @override
-    def validate_response(self, response: requests.Response) -> None:
-        if is_record_not_found(response):
-            return  # a list with no (more) rows, not a failure (spec §4)
-        super().validate_response(response)
-
-    @override
-    def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
-        if response.status_code == 404:
-            return
-        page = decoded_json(response)
-        if page is None:
-            return
-        if not isinstance(page, list):
-            raise FatalAPIError(f"{self.name}: expected a JSON array from {self.path}, got {type(page).__name__}")
-        yield from page
+    def is_tolerated(self, response: requests.Response) -> bool:
+        # A list with no (more) rows answers 404 "record not found", not an empty array (spec §4).
+        return is_record_not_found(response) or super().is_tolerated(response)
 
     @override
     def post_process(self, row: dict[str, t.Any], context: Context | None = None) -> dict[str, t.Any]:
@@ -206,4 +144,78 @@ class CordialStream(KitRESTStream[t.Any]):
 
     @override
     def error_hint(self, response: requests.Response) -> str | None:
-        return error_hint(response) or super().error_hint(response)
+        status = response.status_code
+        if status in {401, 403}:
+            return _CREDENTIAL_CAUSES
+        if status == 404:
+            return "Check `api_url` (https://api.cordial.io, or https://api.usw2.cordial.io for US-West accounts)."
+        if status in {400, 406} and "export" in urlsplit(response.url or "").path:
+            return "Check the `export_destination` settings (and `audiences` for audience trends)."
+        if status == 422 and "time value" in response.text.lower():
+            return "Check `start_date` (an ISO-8601 date-time)."
+        return super().error_hint(response)
+
+
+class PagedStream(CordialStream):
+    """1-based `page` with `per_page`, ending on a short page or a 404 `record not found` (spec §4).
+
+    Page numbers are known ahead, so `max_concurrent_requests` pages are fetched at once.
+    """
+
+    page_parameter = "page"
+    narrow_scan_settings: t.ClassVar[tuple[str, ...]] = ("page_size",)
+
+    @override
+    def get_new_paginator(self) -> PageNumberUntilShortPaginator:
+        return PageNumberUntilShortPaginator(start_value=1, page_size=self.page_size)
+
+    @override
+    def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:
+        return {"page": next_page_token or 1, "per_page": self.page_size}
+
+
+class SinglePageStream(CordialStream):
+    """A list with no paging parameters."""
+
+    @override
+    def get_new_paginator(self) -> None:
+        return None
+
+
+class TimeSeekStream(CordialStream):
+    """A list read in time order by `<replication_key>[gte]` queries (see `pagination.py`)."""
+
+    replication_key: str
+    is_sorted = True
+
+    @override
+    def get_new_paginator(self) -> BaseAPIPaginator[TimeSeekToken]:
+        return TimeSeekPaginator(per_page=self.page_size, time_field=self.replication_key,
+                                 id_field=self.primary_keys[0])
+
+    def seek_token(self, next_page_token: TimeSeekToken | None) -> TimeSeekToken:
+        """The token of a request: the paginator's, or the first query's."""
+        return next_page_token or TimeSeekToken(None, 1, self.page_size)
+
+    @override
+    def get_url_params(self, context: Context | None, next_page_token: TimeSeekToken | None) -> dict[str, t.Any]:
+        token = self.seek_token(next_page_token)
+        params: dict[str, t.Any] = {"per_page": token.per_page}
+        since = token.since or self.get_starting_replication_key_value(context)
+        if since:
+            params[f"{self.replication_key}[gte]"] = filter_time(since)
+        return params
+
+    @override
+    def request_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        # A new query starts *at* the last time seen, so it repeats the records of that second already
+        # read: they are dropped here, where every record of the run's queries passes in order.
+        seen = SeenAtLastTime(self.replication_key, self.primary_keys[0])
+        for record in self.query_records(context):
+            if seen.add(record):
+                yield record
+
+    def query_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        """The records of every query, in order, with the repeats at query boundaries (by default, the
+        paginator's own loop)."""
+        return super().request_records(context)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from marketing_tapkit.config import http_setting_properties
+import typing as t
+
+from marketing_tapkit.config import kit_setting_properties
 from marketing_tapkit.tap import KitTap
 from singer_sdk import typing as th
 from typing_extensions import override
 
 from tap_evergage import streams
-from tap_evergage.client import base_url_from_config, sample_attribute_names
+from tap_evergage.client import EvergageStream, base_url_from_config
+from tap_evergage.schemas import with_attribute_names
 
 
 class TapEvergage(KitTap):
@@ -36,6 +39,26 @@ class TapEvergage(KitTap):
             "segments", th.ArrayType(th.StringType), default=[],
             description="Segment names or ids whose members `segment_members` exports.",
         ),
+        th.Property(
+            "filter", th.StringType,
+            description="Segment name or id: `users` and `accounts` export only its members (the Export API's "
+                        "`filter`; sent only when set).",
+        ),
+        th.Property(
+            "segmentation_id", th.StringType,
+            description="Segmentation id sent as `segmentationId` to the `users` and `accounts` exports (the "
+                        "vendor documents it as an optional segmentation identifier; sent only when set).",
+        ),
+        th.Property(
+            "segment_id", th.StringType,
+            description="Segment id sent as `segmentId` to the `users` and `accounts` exports (the vendor "
+                        "documents it as an optional segment identifier; sent only when set).",
+        ),
+        th.Property(
+            "export_format", th.StringType(allowed_values=["json", "csv"]), default="json",
+            description="Format of the users and accounts exports: `json` (users.json) or `csv` (users.csv, "
+                        "read as it arrives, types restored from the schema). Both give the same records.",
+        ),
         th.Property("include_geo", th.BooleanType, default=False, description="Add users' location details."),
         th.Property(
             "engagement_start_date", th.DateTimeType,
@@ -50,25 +73,24 @@ class TapEvergage(KitTap):
             "page_size", th.IntegerType(minimum=1, maximum=100_000), default=1000,
             description="Users per page of the export.",
         ),
-        *http_setting_properties(),
+        *kit_setting_properties(),
     ).to_dict()
 
     @override
-    def discover_streams(self) -> list[streams.EvergageStream]:
-        base_url_from_config(self.config)  # fail on a bad host setting before any request
-        users_schema, members_schema = streams.UsersStream.base_schema, streams.SegmentMembersStream.base_schema
+    def discover_streams(self) -> list[EvergageStream[t.Any]]:
+        base_url = base_url_from_config(self.config)  # fail on a bad host setting before any request
+        if not self.config.get("api_url") and not self.config.get("instance"):
+            # Current tenants are at ACCOUNT.INSTANCE.evergage.com (spec evergage.md §1.1): a forgotten
+            # `instance` otherwise shows up only as a connection error naming an unexpected host.
+            self.logger.warning(
+                "No `instance` set: using the legacy host %s (older accounts only). Current accounts are at "
+                "https://ACCOUNT.INSTANCE.evergage.com: set `instance` (e.g. us-1) from your Gears URL.",
+                base_url.removeprefix("https://"),
+            )
+        users, members = streams.UsersStream(self), streams.SegmentMembersStream(self)
         # A sync with a catalog takes its schemas from the catalog: sample only when discovering.
         if self.input_catalog is None:
-            names = sample_attribute_names(self.config, self.logger)
-            users_schema = streams.with_attribute_names(users_schema, names)
-            members_schema = streams.with_attribute_names(members_schema, names)
-        return [
-            streams.UsersStream(self, schema=users_schema),
-            streams.SegmentMembersStream(self, schema=members_schema),
-            streams.AccountsStream(self),
-            streams.AuditEventsStream(self),
-        ]
-
-
-if __name__ == "__main__":
-    TapEvergage.cli()
+            names = users.sample_attribute_names()
+            users = streams.UsersStream(self, schema=with_attribute_names(users.schema, names))
+            members = streams.SegmentMembersStream(self, schema=with_attribute_names(members.schema, names))
+        return [users, members, streams.AccountsStream(self), streams.AuditEventsStream(self)]

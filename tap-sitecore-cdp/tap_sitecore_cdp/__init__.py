@@ -1,1 +1,3 @@
 """Singer tap for Sitecore CDP."""
+
+__version__ = "0.1.0"

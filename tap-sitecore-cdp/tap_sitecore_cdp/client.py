@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import contextlib
 import email.utils
 import typing as t
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import msgspec
 from marketing_tapkit.config import config_error, validate_base_url
-from marketing_tapkit.errors import vendor_message
 from marketing_tapkit.pagination import decoded_json
-from marketing_tapkit.retry import call_with_retries
 from marketing_tapkit.streams import KitRESTStream
-from singer_sdk.exceptions import FatalAPIError
 from singer_sdk.pagination import OffsetPaginator
 from typing_extensions import override
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Mapping
 
     import requests
     from singer_sdk.authenticators import BasicAuthenticator
@@ -30,19 +26,22 @@ if t.TYPE_CHECKING:
     from tap_sitecore_cdp.tap import TapSitecoreCDP
 
 REGIONS = ("ap", "eu", "jpe", "us")
+#: Other names of a region: `jp` is the label on Sitecore's server list for the `jpe` hosts.
+REGION_ALIASES = {"jp": "jpe"}
 MAX_PAGE_SIZE = 100  # the collection `limit` maximum (spec §5.2, §7)
 
 
 def base_url_from_config(config: Mapping[str, t.Any]) -> str:
-    """`api_url`, else `https://api-engage-{region}.sitecorecloud.io` (spec §1)."""
+    """`api_url`, else `https://api-engage-{region}.sitecorecloud.io` (spec §1; `jp` is `jpe`)."""
     if config.get("api_url"):
         return validate_base_url(config["api_url"], "api_url")
     region = config.get("region")
     if not region:
         raise config_error("Set `region` (one of ap, eu, jpe, us: where your Sitecore CDP tenant is hosted) "
                            "or `api_url`.")
+    region = REGION_ALIASES.get(region, region)
     if region not in REGIONS:
-        raise config_error(f"Setting `region` must be one of {', '.join(REGIONS)}, got {region!r}.")
+        raise config_error(f"Setting `region` must be one of {', '.join(REGIONS)} (or jp for jpe), got {region!r}.")
     return f"https://api-engage-{region}.sitecorecloud.io"
 
 
@@ -63,7 +62,7 @@ def format_timestamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def error_text(body: Mapping[str, t.Any]) -> str | None:
+def sitecore_message(body: Mapping[str, t.Any]) -> str | None:
     """One sentence from a Sitecore error body, in either documented shape (spec §6).
 
     `status` is a number, or `"UNAUTHORIZED"` on 401 (which has no `developerMessage`); the link is
@@ -85,22 +84,12 @@ def error_text(body: Mapping[str, t.Any]) -> str | None:
     return text
 
 
-def describe_error(response: requests.Response) -> str:
-    """The vendor's words for a failed response."""
-    try:
-        body = msgspec.json.decode(response.content or b"")
-    except msgspec.DecodeError:
-        body = None
-    text = error_text(body) if isinstance(body, dict) else None
-    return text or vendor_message(response)
-
-
 class SitecoreStream(KitRESTStream[int]):
     """A stream of the Sitecore CDP REST APIs: host from `api_url`/`region`, JSON, documented error bodies."""
 
     @property
     def tap(self) -> TapSitecoreCDP:
-        return t.cast("TapSitecoreCDP", self._tap)
+        return t.cast("TapSitecoreCDP", self.kit_tap)
 
     @override
     @property
@@ -113,30 +102,13 @@ class SitecoreStream(KitRESTStream[int]):
         return {**super().http_headers, "Accept": "application/json"}
 
     @override
-    def response_error_message(self, response: requests.Response) -> str:
-        # Only the path: the host adds nothing and query strings are not ours to print.
-        path = urlsplit(response.url).path if response.url else self.path
-        method = response.request.method if response.request is not None else "GET"
-        message = f"{self.name}: {method} {path} failed with HTTP {response.status_code}: {describe_error(response)}"
-        hint = self.error_hint(response)
-        return f"{message}. {hint}" if hint else message
-
-    def get_json(self, path: str, *, what: str, missing_ok: bool = False) -> t.Any:
-        """GET one JSON document outside the paging loop, with the stream's auth, errors and retries.
-
-        With `missing_ok`, a 404 answers None instead of failing.
-        """
-
-        def attempt() -> t.Any:
-            prepared = self.build_prepared_request(method="GET", url=f"{self.url_base}{path}",
-                                                   headers=self.http_headers)
-            response = self.requests_session.send(prepared, timeout=self.timeout)
-            if missing_ok and response.status_code == 404:
-                return None
-            self.validate_response(response)
-            return decoded_json(response)
-
-        return call_with_retries(attempt, policy=self.retry_policy, logger=self.logger, what=what)
+    def vendor_message(self, response: requests.Response) -> str:
+        try:
+            body = msgspec.json.decode(response.content or b"")
+        except msgspec.DecodeError:
+            body = None
+        text = sitecore_message(body) if isinstance(body, dict) else None
+        return text or super().vendor_message(response)
 
 
 class AudienceExportStream(SitecoreStream):
@@ -147,6 +119,8 @@ class AudienceExportStream(SitecoreStream):
     def authenticator(self) -> ClientCredentialsAuthenticator:
         return self.tap.audience_export_authenticator
 
+    partitions_setting = "audience_exports"
+
     @override
     @property
     def partitions(self) -> list[dict[str, t.Any]]:
@@ -154,6 +128,8 @@ class AudienceExportStream(SitecoreStream):
 
     @override
     def error_hint(self, response: requests.Response) -> str | None:
+        if response.request is not None and "Authorization" not in response.request.headers:
+            return None  # a presigned file URL (no credentials): these hints are about the API's settings
         if response.status_code == 401:
             return ("The access token was refused even after requesting a new one: check that the API key "
                     "(`client_id`) has access to the Audience export API and that `region`/`api_url` is the "
@@ -202,20 +178,67 @@ class CollectionPaginator(OffsetPaginator):
         return self.has_more(response)
 
 
+def served_at(response: requests.Response) -> datetime | None:
+    """When the server answered, by its `Date` header; None without one."""
+    date = response.headers.get("Date")
+    if not date:
+        return None
+    try:
+        moment = email.utils.parsedate_to_datetime(date)
+    except (ValueError, TypeError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class GuestScanPaginator(CollectionPaginator):
+    """Collection paging that also keeps when the scan began on the server's clock.
+
+    `started_at` is the `Date` of the scan's first page, less a second (`Date` has whole seconds: one more
+    keeps a change made in the same second). The guest streams cap their bookmark there.
+    """
+
+    def __init__(self, page_size: int, started_at: datetime | None = None) -> None:
+        super().__init__(page_size)
+        self.started_at = started_at
+
+    def note_page(self, response: requests.Response) -> None:
+        """Take the scan's start from `response` if it is the first page read (before its records count)."""
+        if self.started_at is None and (moment := served_at(response)) is not None:
+            self.started_at = moment - timedelta(seconds=1)
+
+
+class GuestListPaginator(GuestScanPaginator):
+    """The scan of the guest list: long (every guest), so its pages are fetched ahead (`token_after`).
+
+    A guest's orders are few (one short page, mostly): fetching pages ahead there would only add requests.
+    """
+
+    def token_after(self, token: int) -> int:
+        """The offset of the page after the one at `token`, known before it arrives."""
+        return token + self.page_size
+
+
 class GuestAPIStream(SitecoreStream):
     """A stream of the Guest REST API v2.1: Basic auth, collections paged by offset, filtered tap-side.
 
     The API has no modified-since filter and its `sort` is unverified (spec §5.2, §11.5), so every run
     reads the whole collection and keeps records changed at or after the bookmark. The bookmark never
-    passes the moment the scan started on the server's clock (its `Date` header): a record changed
-    during the scan, on a page already read, is then still newer than the bookmark next time.
+    passes the moment the scan started on the server's clock (the `Date` of its first page, which the
+    scan's paginator keeps): a record changed during the scan, on a page already read, is then still
+    newer than the bookmark next time.
     """
 
     is_sorted = False
+    records_key = "items"
+    #: How deep a page is: a 400 on a page deep into the scan names the offset reached (some tenants cap
+    #: offset + limit). No setting narrows the scan (the API's filters match one guest), so none is named.
+    page_parameter = "offset"
+    narrow_scan_settings = ()
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
-        self._scan_started_at: datetime | None = None
+        #: The paginator of the scan being read (None before its first page is asked for).
+        self.scan: GuestScanPaginator | None = None
 
     @override
     @property
@@ -227,8 +250,9 @@ class GuestAPIStream(SitecoreStream):
         return min(MAX_PAGE_SIZE, int(self.config.get("guest_page_size") or MAX_PAGE_SIZE))
 
     @override
-    def get_new_paginator(self) -> CollectionPaginator:
-        return CollectionPaginator(self.page_size)
+    def get_new_paginator(self) -> GuestScanPaginator:
+        self.scan = GuestListPaginator(self.page_size)
+        return self.scan
 
     @override
     def get_url_params(self, context: Context | None, next_page_token: int | None) -> dict[str, t.Any]:
@@ -236,24 +260,14 @@ class GuestAPIStream(SitecoreStream):
         return {"offset": next_page_token or 0, "limit": self.page_size, "expand": "true"}
 
     @override
-    def validate_response(self, response: requests.Response) -> None:
-        super().validate_response(response)
-        if self._scan_started_at is None and (date := response.headers.get("Date")):
-            with contextlib.suppress(ValueError, TypeError):
-                served_at = email.utils.parsedate_to_datetime(date)
-                served_at = served_at if served_at.tzinfo else served_at.replace(tzinfo=UTC)
-                # Date has whole seconds: one more keeps a change in the same second.
-                self._scan_started_at = served_at - timedelta(seconds=1)
-
-    @override
-    def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
-        page = decoded_json(response)
-        if not isinstance(page, dict) or not isinstance(page.get("items", []), list):
-            raise self.malformed(response, "expected a collection object with an `items` array")
-        yield from (item for item in page.get("items") or [] if isinstance(item, dict))
-
-    def malformed(self, response: requests.Response, detail: str) -> Exception:
-        return FatalAPIError(f"{self.name}: unexpected response from {urlsplit(response.url).path}: {detail}")
+    def records_in(self, page: t.Any, response: requests.Response) -> list[dict[str, t.Any]]:
+        if self.scan is not None:
+            # Here, not in the paginator's `advance`: the SDK advances only after the page's records
+            # are emitted and bookmarked, and the first page's must be capped too.
+            self.scan.note_page(response)
+        if isinstance(page, dict) and "items" not in page:
+            return []  # an empty collection may leave its `items` out
+        return [item for item in super().records_in(page, response) if isinstance(item, dict)]
 
     @override
     def get_replication_key_signpost(self, context: Context | None = None) -> None:
@@ -273,19 +287,28 @@ class GuestAPIStream(SitecoreStream):
         return row
 
     @override
-    def _increment_stream_state(self, latest_record: dict[str, t.Any], *, context: Context | None = None) -> None:
-        changed = parse_timestamp(latest_record.get(self.replication_key or ""))
-        if self._scan_started_at is not None and changed is not None and changed > self._scan_started_at:
-            latest_record = {**latest_record, self.replication_key or "": format_timestamp(self._scan_started_at)}
-        super()._increment_stream_state(latest_record, context=context)
+    def bookmark_record(self, record: dict[str, t.Any], context: Context | None) -> dict[str, t.Any] | None:
+        started_at = self.scan.started_at if self.scan is not None else None
+        changed = parse_timestamp(record.get(self.replication_key or ""))
+        if started_at is not None and changed is not None and changed > started_at:
+            return {**record, self.replication_key or "": format_timestamp(started_at)}
+        return record
 
     @override
     def error_hint(self, response: requests.Response) -> str | None:
         if response.status_code in {401, 403}:
             return ("Check `client_key` and `api_token`: in Sitecore CDP, Settings > API access shows the "
                     "Client key (the user name) and the API token (the password); also check `region`/`api_url`.")
-        if response.status_code == 400:
-            return ("The API refused the paging or filter parameters; if this happened deep into the list, the "
-                    "tenant caps how far a collection can be paged (lower `guest_page_size` does not help).")
+        if response.status_code == 400 and super().deep_page_hint(response) is None:
+            return "The API refused the paging or filter parameters."
         return None
 
+    @override
+    def deep_page_hint(self, response: requests.Response) -> str | None:
+        if super().deep_page_hint(response) is None:
+            return None
+        offset = parse_qs(urlsplit(response.url or "").query)["offset"][0]
+        return (f"The API refused a page deep into the guest list (offset {int(offset):,} reached): the tenant caps "
+                "how far a collection can be paged. No setting of this tap narrows the scan (the Guest API's "
+                "filters match single guests, and `guest_page_size` does not change the depth): deselect "
+                f"`{self.name}` to sync the other streams")

@@ -1,64 +1,39 @@
 """Audience export output: which jobs to read, where a run stands, and each gzip file read row by row.
 
 A job's files are listed by `GET /v2/audienceExports/executions/{ref}/export` with presigned URLs that
-expire (spec §3.1, §3.3); a file is streamed, gunzipped and parsed incrementally, so an export of any
-size flows through in flat memory. The URLs are treated as secrets: they never reach state, and their
-query strings are registered for redaction before the first download.
+expire (spec §3.1, §3.3); a file is streamed, gunzipped and parsed incrementally (the kit's
+`presigned_file_rows`), and read to the end across dropped connections, cut bodies and expired URLs (the
+kit's `ResumableRows`), so an export of any size flows through in flat memory. The URLs are treated as
+secrets: they never reach state, and their query strings are registered for redaction before the first
+download.
 """
 
 from __future__ import annotations
 
-import codecs
-import http.client
-import io
-import time
+import contextlib
 import typing as t
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
-import requests
-import urllib3
-from marketing_tapkit.errors import vendor_message
-from marketing_tapkit.readers import (
-    CorruptInputError,
-    MalformedInputError,
-    TruncatedInputError,
-    open_decompressed,
-    read_csv_records,
-    read_json_array_records,
-    read_jsonl_records,
-    response_stream,
-    sniff_format,
-)
-from marketing_tapkit.retry import describe_failure, is_retriable_status
-from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from marketing_tapkit.downloads import ExpiredURLError, FilesAhead, ResumableRows, copy_body, presigned_file_rows
+from marketing_tapkit.readers import read_any_records
+from singer_sdk.exceptions import FatalAPIError
 
 from tap_sitecore_cdp.client import format_timestamp, parse_timestamp
 
 if t.TYPE_CHECKING:
-    import logging
-    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Mapping
+    from contextlib import AbstractContextManager
     from datetime import datetime
 
+    from marketing_tapkit.readers import CSVOptions, Numbered
     from marketing_tapkit.redaction import SecretRegistry
-    from marketing_tapkit.retry import RetryPolicy
+    from marketing_tapkit.streams import KitRESTStream
 
 #: Jobs whose output can be read: ALERT jobs finished with warnings and may still have files (spec §3.2).
 OUTPUT_STATUSES = frozenset({"SUCCESS", "ALERT"})
 #: Fresh URL listings asked for one file without a row of progress before giving up.
 MAX_URL_REFRESHES = 3
-#: Failures of a download that count as transient: the body did not arrive whole.
-TRANSIENT_DOWNLOAD_ERRORS: tuple[type[Exception], ...] = (
-    RetriableAPIError,
-    TruncatedInputError,
-    requests.exceptions.RequestException,
-    urllib3.exceptions.HTTPError,
-    http.client.HTTPException,
-    ConnectionError,
-    TimeoutError,
-)
-
-Row = dict[str, t.Any]
 
 
 # ---------------------------------------------------------------------------------------------- jobs
@@ -131,53 +106,7 @@ class ExportProgress:
         self.state.pop(self.KEY, None)
 
 
-# ----------------------------------------------------------------------------------------- CSV shape
-
-
-@dataclass(frozen=True)
-class CSVOptions:
-    """How CSV outputs are read: the delimiter (`,` or `|`, detected when None), header, column names."""
-
-    delimiter: str | None = None
-    has_header: bool = True
-    columns: Sequence[str] | None = None
-
-
-def detect_delimiter(reader: io.BufferedReader, candidates: str = ",|") -> str:
-    """The candidate that splits the first line most often outside double quotes (`,` on a tie)."""
-    head = reader.peek(65536)[:65536].lstrip(codecs.BOM_UTF8)
-    line = head.split(b"\n", 1)[0].decode("utf-8", "replace")
-    counts = dict.fromkeys(candidates, 0)
-    quoted = False
-    for char in line:
-        if char == '"':
-            quoted = not quoted
-        elif not quoted and char in counts:
-            counts[char] += 1
-    return max(candidates, key=lambda c: (counts[c], c == ","))
-
-
-def read_rows(reader: io.BufferedReader, source: str, csv_options: CSVOptions) -> Iterator[tuple[int, Row]]:
-    """Rows of one decompressed export file, JSON Lines or CSV as its content says (spec §4)."""
-    shape = sniff_format(reader)
-    if shape == "jsonl":
-        return read_jsonl_records(reader, source)
-    if shape == "json":
-        return read_json_array_records(reader, source)
-    return read_csv_records(
-        reader,
-        source,
-        delimiter=csv_options.delimiter or detect_delimiter(reader),
-        has_header=csv_options.has_header,
-        columns=csv_options.columns,
-    )
-
-
 # ----------------------------------------------------------------------------------------- downloads
-
-
-class ExpiredURLError(Exception):
-    """A presigned URL was refused (S3 answers 403 once it has expired): the listing must be fetched again."""
 
 
 @dataclass(frozen=True)
@@ -188,44 +117,66 @@ class ExportFile:
 
 
 class JobOutput:
-    """The output files of one job, read row by row with retries and fresh URLs when they expire."""
+    """The output files of one job, read row by row with retries and fresh URLs when they expire.
+
+    Every request goes through `stream`: the listing through `fetch_listing` (its request path, with the
+    API's auth), the files with one unauthenticated try each (retried here). With `files_ahead` above 0
+    and more than one file, the next files download to temporary files while one is parsed (the kit's
+    `FilesAhead`, at most `files_ahead` in flight); otherwise, and when a file is read again after a
+    failure, it is parsed as it arrives.
+    """
 
     def __init__(
         self,
         *,
         label: str,
+        stream: KitRESTStream[t.Any],
         fetch_listing: Callable[[], t.Any],  # the listing document; None if there is none (404)
-        session: requests.Session,
-        timeout: int,
-        retry_policy: RetryPolicy,
-        logger: logging.Logger,
         secrets: SecretRegistry,
         csv_options: CSVOptions,
+        files_ahead: int = 0,
+        listing: t.Any = None,  # a listing already fetched (the most recent job's): no first request
     ) -> None:
         self.label = label
-        self._fetch_listing = fetch_listing
-        self._session = session
-        self._timeout = timeout
-        self._policy = retry_policy
-        self._logger = logger
-        self._secrets = secrets
-        self._csv = csv_options
-        self._files: list[ExportFile] | None = None
+        self.files_ahead = files_ahead
+        self._ahead: FilesAhead | None = None
+        self.stream = stream
+        self.fetch_listing = fetch_listing
+        self.secrets = secrets
+        self.csv_options = csv_options
+        self.listed: list[ExportFile] | None = None
         #: True when the API answered 404 for the job's files.
         self.missing = False
+        if listing is not None:
+            self.listed = self.files_of(listing)
 
     @property
     def files(self) -> list[ExportFile]:
         """The job's files, from the last listing (fetched now if there is none)."""
-        if self._files is None:
-            self._files = self._list_files()
-        return self._files
+        if self.listed is None:
+            self.listed = self.list_files()
+        return self.listed
 
-    def _list_files(self) -> list[ExportFile]:
-        listing = self._fetch_listing()
+    def refresh(self) -> None:
+        """List the job's files again: fresh presigned URLs, after the old ones expired."""
+        self.listed = self.list_files()
+        self.close()  # downloads ahead under the old URLs would be refused too: start them again
+
+    def close(self) -> None:
+        """Stop the downloads ahead, and delete their temporary files."""
+        if self._ahead is not None:
+            self._ahead.close()
+            self._ahead = None
+
+    def list_files(self) -> list[ExportFile]:
+        listing = self.fetch_listing()
         if listing is None:  # 404: the job has no output, or it is no longer kept
             self.missing = True
             listing = {"exports": []}
+        return self.files_of(listing)
+
+    def files_of(self, listing: t.Any) -> list[ExportFile]:
+        """The files of a listing document, their URLs registered for redaction."""
         entries = listing.get("exports") if isinstance(listing, dict) else None
         if not isinstance(entries, list):
             raise FatalAPIError(f"{self.label}: the export listing has no `exports` array")
@@ -234,80 +185,68 @@ class JobOutput:
             url = entry.get("url") if isinstance(entry, dict) else None
             if not isinstance(url, str) or not url:
                 raise FatalAPIError(f"{self.label}: file {index} of the export listing has no URL")
-            self._forget_in_logs(url)
+            self.forget_in_logs(url)
             action = entry.get("deltaAction")
             files.append(ExportFile(index, url, str(action).lower() if action else None))
-        if self._files is not None and len(files) != len(self._files):
-            raise FatalAPIError(f"{self.label}: the job listed {len(self._files)} files, then {len(files)}; "
+        if self.listed is not None and len(files) != len(self.listed):
+            raise FatalAPIError(f"{self.label}: the job listed {len(self.listed)} files, then {len(files)}; "
                                 "its output changed while it was being read")
         return files
 
-    def _forget_in_logs(self, url: str) -> None:
+    def forget_in_logs(self, url: str) -> None:
         """Register a presigned URL's query string and signature values with the redaction filter."""
         query = urlsplit(url).query
-        self._secrets.add(query, *(value for _, value in parse_qsl(query) if len(value) >= 16))
+        self.secrets.add(query, *(value for _, value in parse_qsl(query) if len(value) >= 16))
 
-    def rows(self, file_index: int, after_row: int = 0) -> Iterator[tuple[int, Row]]:
+    def rows(self, file_index: int, after_row: int = 0) -> Iterator[Numbered]:
         """`(row_number, row)` of one file after row `after_row`, resuming there after any failure."""
-        last = after_row
-        failures = refreshes = 0
         source = f"{self.label}, file {file_index}"
-        while True:
-            progress_at_start = last
-            try:
-                with self._download(self.files[file_index].url, source) as response:
-                    reader = open_decompressed(response_stream(response), source)
-                    for number, row in read_rows(reader, source, self._csv):
-                        if number > last:
-                            last = number
-                            yield number, row
-                return
-            except ExpiredURLError:
-                refreshes = 0 if last > progress_at_start else refreshes + 1
-                if refreshes > MAX_URL_REFRESHES:
-                    raise FatalAPIError(
-                        f"{source}: the presigned download URL was refused {refreshes} times in a row, even "
-                        "fresh ones (S3 answers 403 once they expire). Check this machine's clock, then re-run: "
-                        "the sync resumes at this file."
-                    ) from None
-                self._logger.info("%s: the presigned URL has expired; asking for fresh ones", source)
-                self._files = self._list_files()
-            except MalformedInputError as error:
-                # A cut or damaged file is fetched again; one malformed at its source fails at once.
-                if not isinstance(error, TruncatedInputError | CorruptInputError):
-                    raise FatalAPIError(f"{error}. {_malformed_hint(self._csv)}") from None
-                failures = self._wait_or_give_up(error, 0 if last > progress_at_start else failures + 1, source)
-            except TRANSIENT_DOWNLOAD_ERRORS as error:
-                failures = self._wait_or_give_up(error, 0 if last > progress_at_start else failures + 1, source)
 
-    def _wait_or_give_up(self, error: Exception, failures: int, source: str) -> int:
-        failures = max(failures, 1)
-        detail = self._secrets.redact(describe_failure(error))
-        if failures >= self._policy.max_tries:
-            raise FatalAPIError(f"{source}: the download failed {failures} times in a row ({detail}); re-run to "
-                                "resume at this file, or raise `max_retries`.") from None
-        wait = self._policy.wait_for(error, failures)
-        self._logger.warning("%s: the download failed (%s); resuming after the last row read in %.1f s",
-                             source, detail, wait)
-        time.sleep(wait)
-        return failures
+        openings = 0
 
-    def _download(self, url: str, source: str) -> requests.Response:
-        # No Authorization header: the URL carries its own signature, and S3 refuses a second mechanism.
-        response = self._session.get(url, stream=True, timeout=self._timeout)
-        if response.status_code < 400:
-            return response
-        status, said = response.status_code, vendor_message(response)
-        response.close()
-        if status == 403:
-            raise ExpiredURLError(said)
-        message = f"{source}: the download failed with HTTP {status}: {said}"
-        if is_retriable_status(status):
-            raise RetriableAPIError(message, response)
-        raise FatalAPIError(message)
+        def open_rows() -> AbstractContextManager[Iterator[Numbered]]:
+            # The first opening takes the file downloaded ahead. An opening after a failure streams it
+            # instead: its rows then arrive as the bytes do, so even a connection that never lasts a
+            # whole file makes progress from one try to the next.
+            nonlocal openings
+            openings += 1
+            if openings == 1 and self.files_ahead > 0 and len(self.files) > 1:
+                return self.downloaded_rows(file_index, source)
+            return presigned_file_rows(self.stream, self.files[file_index].url, source, csv_options=self.csv_options)
+
+        return ResumableRows(
+            source=source,
+            open_rows=open_rows,
+            policy=self.stream.retry_policy,
+            logger=self.stream.logger,
+            malformed_hint=malformed_hint(self.csv_options),
+            give_up_hint="Re-run to resume at this file, or raise `max_retries`.",
+            refresh=self.refresh,
+            max_refreshes=MAX_URL_REFRESHES,
+            redact=self.secrets.redact,
+        ).rows(after_row)
 
 
-def _malformed_hint(csv_options: CSVOptions) -> str:
+    @contextlib.contextmanager
+    def downloaded_rows(self, file_index: int, source: str) -> Iterator[Iterator[Numbered]]:
+        """The rows of a file downloaded ahead (or now, when it is not there yet or is read again)."""
+        if self._ahead is None:
+            self._ahead = FilesAhead(count=len(self.files), download=self.download, ahead=self.files_ahead,
+                                     name="tap-sitecore-cdp")
+        with self._ahead.open(file_index) as file:
+            yield read_any_records(file, source, csv_options=self.csv_options)
+
+    def download(self, file_index: int, sink: t.BinaryIO) -> None:
+        """One file's bytes to `sink`, with one unauthenticated try (`ResumableRows` retries)."""
+        response = self.stream.send("GET", self.files[file_index].url, authenticate=False, stream=True,
+                                    tolerated=(403,))
+        if response is None:
+            raise ExpiredURLError(f"{self.label}, file {file_index}")
+        copy_body(response, sink)
+
+
+def malformed_hint(csv_options: CSVOptions) -> str:
+    """Which setting to check when a file is malformed at its source."""
     if csv_options.delimiter:
         return (f"Check `csv_delimiter` ({csv_options.delimiter!r}): the export's output settings decide it; "
                 "leave it unset to detect `,` or `|` from the file.")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typing as t
 
-import msgspec
 from marketing_tapkit.schemas import json_type
 from singer_sdk import typing as th
 
@@ -110,15 +109,6 @@ ORDER_PROPERTIES = th.PropertiesList(
     *(th.Property(name, th.CustomType({"type": ["array", "object", "null"]})) for name in ("contacts", "consumers")),
     th.Property("guest", OpenObject),
 )
-
-
-def as_text(value: t.Any) -> str:
-    """A scalar or JSON value as the text a string column holds."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    return msgspec.json.encode(value).decode()
 
 
 def infer_properties(rows: Iterable[dict[str, t.Any]]) -> dict[str, dict[str, t.Any]]:

@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
-import base64
 import typing as t
 from functools import cached_property
 
-from marketing_tapkit.config import config_error, http_setting_properties, validate_base_url
+from marketing_tapkit.config import config_error, kit_setting_properties, validate_base_url
 from marketing_tapkit.tap import KitTap
 from singer_sdk import typing as th
-from singer_sdk.authenticators import BasicAuthenticator
 from typing_extensions import override
 
 from tap_sitecore_cdp import streams
-from tap_sitecore_cdp.auth import DEFAULT_AUTH_URL, ClientCredentialsAuthenticator
-from tap_sitecore_cdp.client import MAX_PAGE_SIZE, REGIONS, SitecoreStream, base_url_from_config
+from tap_sitecore_cdp.auth import (
+    DEFAULT_AUTH_URL,
+    ClientCredentialsAuthenticator,
+    audience_export_authenticator,
+    guest_api_authenticator,
+)
+from tap_sitecore_cdp.client import MAX_PAGE_SIZE, REGION_ALIASES, REGIONS, SitecoreStream, base_url_from_config
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from singer_sdk.authenticators import BasicAuthenticator
+
+#: `audience_export_mode`: every job's rows once (`history`), or the newest job's rows each run (`latest`).
+AUDIENCE_EXPORT_MODES = ("history", "latest")
 AUDIENCE_EXPORT_STREAMS = (streams.AudienceExportJobsStream, streams.AudienceExportRecordsStream)
 GUEST_API_STREAMS = (streams.GuestsStream, streams.GuestDataExtensionsStream, streams.OrdersStream)
 
@@ -40,8 +47,9 @@ class TapSitecoreCDP(KitTap):
 
     config_jsonschema = th.PropertiesList(
         th.Property(
-            "region", th.StringType(allowed_values=list(REGIONS)),
-            description="Where the tenant is hosted: builds https://api-engage-{region}.sitecorecloud.io.",
+            "region", th.StringType(allowed_values=[*REGIONS, *REGION_ALIASES]),
+            description="Where the tenant is hosted: builds https://api-engage-{region}.sitecorecloud.io "
+                        "(`jp`, the label on Sitecore's server list, is `jpe`).",
         ),
         th.Property(
             "api_url", th.StringType,
@@ -72,6 +80,13 @@ class TapSitecoreCDP(KitTap):
             description="Friendly IDs or UUIDs of the audience exports to read.",
         ),
         th.Property(
+            "audience_export_mode", th.StringType(allowed_values=list(AUDIENCE_EXPORT_MODES)), default="history",
+            description="`history`: the rows of every finished job, each job synced once. `latest`: each run "
+                        "syncs the most recent export job of each export (`GET .../latestExport`) and then "
+                        "sends ACTIVATE_VERSION, so a target that honours it (target-postgres) replaces the "
+                        "previous snapshot.",
+        ),
+        th.Property(
             "start_date", th.DateTimeType,
             description="Export jobs that finished, and guests and orders last changed, before this are left out "
                         "of the first run.",
@@ -92,35 +107,34 @@ class TapSitecoreCDP(KitTap):
             "guest_page_size", th.IntegerType(minimum=1, maximum=MAX_PAGE_SIZE), default=MAX_PAGE_SIZE,
             description="Guests (and orders) per page; the API allows at most 100.",
         ),
-        *http_setting_properties(),
+        *kit_setting_properties(),
     ).to_dict()
 
     @cached_property
     def audience_export_authenticator(self) -> ClientCredentialsAuthenticator:
         """One OAuth authenticator for the run: every audience-export stream shares its token."""
-        return ClientCredentialsAuthenticator(
-            auth_endpoint=validate_base_url(self.config.get("auth_url") or DEFAULT_AUTH_URL, "auth_url"),
-            client_id=self.config["client_id"],
-            client_secret=self.config["client_secret"],
-            secrets=self.secrets,
-            retry_policy=self.http.retry_policy,
-            timeout=self.http.timeout,
-            user_agent=self.http.user_agent,
-        )
+        return audience_export_authenticator(self.config, http=self.http, secrets=self.secrets)
 
     @cached_property
     def guest_api_authenticator(self) -> BasicAuthenticator:
         """Basic auth with the client key and API token (spec §2.2)."""
-        client_key, api_token = self.config["client_key"], self.config["api_token"]
-        # The encoded pair is as secret as the token inside it.
-        self.secrets.add(base64.b64encode(f"{client_key}:{api_token}".encode()).decode())
-        return BasicAuthenticator(username=client_key, password=api_token)
+        return guest_api_authenticator(self.config, secrets=self.secrets)
+
+    @cached_property
+    def guest_scan_spool(self) -> streams.GuestScanSpool | None:
+        """The guest list read by the first of `guests` and `guest_data_extensions`, when both are selected."""
+        readers = {name: self.streams.get(name) for name in ("guests", "guest_data_extensions")}
+        if all(isinstance(stream, streams.GuestListStream) and stream.selected for stream in readers.values()):
+            return streams.GuestScanSpool(t.cast("dict[str, streams.GuestListStream]", readers))
+        return None
 
     @override
     def discover_streams(self) -> list[SitecoreStream]:
         base_url_from_config(self.config)  # fail on a bad host setting before any request
         if (delimiter := self.config.get("csv_delimiter")) and len(delimiter) != 1:
             raise config_error(f"Setting `csv_delimiter` must be one character (`,` or `|`), got {delimiter!r}.")
+        if (mode := self.config.get("audience_export_mode", "history")) not in AUDIENCE_EXPORT_MODES:
+            raise config_error(f"Setting `audience_export_mode` must be `history` or `latest`, got {mode!r}.")
         has_oauth = _credential_pair(self.config, "client_id", "client_secret")
         has_basic = _credential_pair(self.config, "client_key", "api_token")
         if not has_oauth and not has_basic:
@@ -143,7 +157,3 @@ class TapSitecoreCDP(KitTap):
             self.logger.info("Not offering %s: `client_key` and `api_token` (Guest REST API) are not set.",
                              ", ".join(s.name for s in GUEST_API_STREAMS))
         return offered
-
-
-if __name__ == "__main__":
-    TapSitecoreCDP.cli()

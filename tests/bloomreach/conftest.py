@@ -10,7 +10,7 @@ import pytest
 from tap_bloomreach.tap import TapBloomreach
 
 from sandbox.framework import RunningEmulator
-from tests.support import TapRun, assert_no_secrets, run_tap, select_streams
+from tests.support import Admin, TapRun, assert_no_secrets, run_tap, select_streams
 
 KEY_ID = "sandbox-bloomreach-key-id"
 SECRET = "sandbox-bloomreach-secret-92ab"
@@ -47,6 +47,12 @@ def sync(config: dict[str, t.Any], *streams: str, catalog: dict[str, t.Any] | No
                   timeout=120)
     assert_no_secrets(run.stderr + run.stdout_text, SECRETS)
     return run
+
+
+def export_requests(server: RunningEmulator) -> int:
+    """How many times the emulator has answered `customers/export` (discovery's samples included)."""
+    routes = Admin(server.base_url).requests_by_route()
+    return sum(count for route, count in routes.items() if route.endswith("/customers/export"))
 
 
 def message_types(run: TapRun, stream: str) -> list[str]:

@@ -70,3 +70,24 @@ def test_emulator_refuses_count_plus_skip_beyond_1001(bloomreach):
     assert allowed.json()["data"] == [] and allowed.json()["total"] == 60
     assert refused.status_code == 400
     assert refused.json() == {"success": False, "errors": ["count + skip must not exceed 1001"]}
+
+
+DEEP_CATALOG = [{"id": "c-deep", "name": "deep", "item_prefix": "d", "size": 300}]
+
+
+def test_a_server_answering_short_pages_is_paged_on_by_skip_in_item_order(bloomreach):
+    server = bloomreach(scale=3, catalogs=DEEP_CATALOG, items_page_cap=70)
+    admin = Admin(server.base_url)
+    run = sync(tap_config(server), "catalogs", "catalog_items")
+    assert run.returncode == 0, run.stderr
+    assert [i["item_id"] for i in run.records("catalog_items")] == [f"d-{n:06d}" for n in range(300)]
+    assert admin.requests_by_route()[ITEMS_ROUTE] == 5  # skip 0, 70, 140, 210, 280: one request per page
+
+
+def test_a_page_refused_deep_into_a_catalog_names_the_skip_reached_and_the_setting_that_narrows_it(bloomreach):
+    server = bloomreach(scale=3, catalogs=DEEP_CATALOG, items_page_cap=50, items_max_skip=100)
+    run = sync(tap_config(server), "catalogs", "catalog_items")
+    assert run.returncode != 0
+    assert "failed with HTTP 400: skip must not exceed 100" in run.stderr
+    assert "The API refused a page deep into the scan (skip 150 reached)" in run.stderr
+    assert "Narrow the scan with `catalog_ids`" in run.stderr

@@ -5,11 +5,19 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.bloomreach.conftest import KEY_ID, PROJECT_PATH, SECRET, catalog_for, message_types, sync, tap_config
+from tests.bloomreach.conftest import (
+    KEY_ID,
+    PROJECT_PATH,
+    SECRET,
+    catalog_for,
+    export_requests,
+    message_types,
+    sync,
+    tap_config,
+)
 from tests.support import Admin
 
 SCALE = 200
-EXPORT_ROUTE = "POST /data/v2/projects/(?P<token>[^/]+)/customers/export"
 
 
 def _completion_claims(run) -> list[dict]:
@@ -23,12 +31,11 @@ def test_truncated_json_export_fails_clearly_and_claims_no_completion(bloomreach
     config = tap_config(server, export_format=export_format, emit_activate_version_messages=True, max_retries=1)
     catalog = catalog_for(config, "customers")
     # Cut on every try: the tap asks once more (a body cut in transit is worth it), then gives up.
-    admin = Admin(server.base_url)
-    admin.reset()
-    admin.faults({"kind": "truncate", "ratio": 0.6, "path": "customers/export", "times": -1})
+    Admin(server.base_url).faults({"kind": "truncate", "ratio": 0.6, "path": "customers/export", "times": -1})
+    requested = export_requests(server)
     run = sync(config, "customers", catalog=catalog)
     assert run.returncode != 0
-    assert admin.requests_by_route()[EXPORT_ROUTE] == 2
+    assert export_requests(server) - requested == 2  # the whole export, requested again once
     assert "before the JSON document was complete" in run.stderr
     assert "export is incomplete" in run.stderr
     assert len({r["customer_key"] for r in run.records("customers")}) < SCALE
@@ -50,18 +57,22 @@ def test_csv_export_cut_inside_a_row_is_detected(bloomreach):
     assert _completion_claims(run) == []
 
 
-def test_an_export_cut_once_is_requested_again_and_completes(bloomreach):
+@pytest.mark.parametrize("fault", [
+    {"kind": "truncate", "ratio": 0.6},
+    {"kind": "corrupt", "after_bytes": 400, "payload": "@@@@"},  # not JSON: garbled, not cut
+], ids=["cut", "garbled"])
+def test_an_export_cut_or_garbled_once_is_requested_again_and_completes(bloomreach, fault):
     server = bloomreach(scale=SCALE)
     config = tap_config(server, emit_activate_version_messages=True)
     catalog = catalog_for(config, "customers")
-    admin = Admin(server.base_url)
-    admin.reset()
-    admin.faults({"kind": "truncate", "ratio": 0.6, "path": "customers/export"})
+    Admin(server.base_url).faults({**fault, "path": "customers/export"})
+    requested = export_requests(server)
     run = sync(config, "customers", catalog=catalog)
     assert run.returncode == 0, run.stderr
-    assert admin.requests_by_route()[EXPORT_ROUTE] == 2
+    assert export_requests(server) - requested == 2  # the broken export, then the whole export again
     assert len({r["customer_key"] for r in run.records("customers")}) == SCALE
     assert len(_completion_claims(run)) == 1
+    assert message_types(run, "customers").count("ACTIVATE_VERSION") == 1
 
 
 def test_dropped_connection_mid_export_is_retried_and_nothing_is_lost(bloomreach):
@@ -69,12 +80,11 @@ def test_dropped_connection_mid_export_is_retried_and_nothing_is_lost(bloomreach
     server = bloomreach(scale=scale)
     config = tap_config(server, emit_activate_version_messages=True)
     catalog = catalog_for(config, "customers")
-    admin = Admin(server.base_url)
-    admin.reset()
-    admin.faults({"kind": "drop", "after_bytes": 1_300_000, "path": "customers/export"})
+    Admin(server.base_url).faults({"kind": "drop", "after_bytes": 1_300_000, "path": "customers/export"})
+    requested = export_requests(server)
     run = sync(config, "customers", catalog=catalog)
     assert run.returncode == 0, run.stderr
-    assert admin.requests_by_route()[EXPORT_ROUTE] == 2, "the broken export, then the whole export again"
+    assert export_requests(server) - requested == 2  # the dropped export, then the whole export again
     keys = [r["customer_key"] for r in run.records("customers")]
     assert len(set(keys)) == scale  # every customer, the first ones sent twice (same key)
     assert len(keys) > scale

@@ -95,7 +95,12 @@ def test_persistent_server_errors_fail_after_max_retries(consent_catalog):
     ({"segment_index": 0}, "Setting `segment_index` needs `segmentation_id`"),
     ({"customer_attributes": [{"type": "property", "name": "email"}]},
      "Setting `customer_attributes` item 1 must look like"),
-], ids=["plain-http", "timezone", "segment-index", "attributes"])
+    ({"execution_time": "yesterday"}, "Setting `execution_time` must be epoch seconds"),
+    ({"execution_time": "2024-06-31T10:00:00"}, "Setting `execution_time` must be epoch seconds"),
+    ({"execution_time": "2040-01-01T00:00:00Z"}, "Setting `execution_time` must lie between 1970-01-01 and 2038"),
+    ({"execution_time": -1}, "Setting `execution_time` must"),
+], ids=["plain-http", "timezone", "segment-index", "attributes", "execution-time-text", "execution-time-date",
+        "execution-time-past-int32", "execution-time-negative"])
 def test_bad_settings_are_refused_before_any_request(bloomreach, override, expected):
     server = bloomreach(scale=3)
     run = run_tap("tap-bloomreach", tap_config(server, **override), extra_args=["--discover"])

@@ -45,7 +45,7 @@ def test_empty_export_has_columns_and_no_rows():
     (b'{"success":true,"header":["a","b"],"rows":[["x",1],["y"]]}', MalformedInputError,
      "row 2: expected a row of 2 values, found 1"),
     (b'{"success":true,"rows":[["x"]]}', MalformedInputError, "neither `fields` nor `header`"),
-    (b"a,b\r\nx,1\r\ny", MalformedInputError, "expected 2 comma-separated values, found 1"),
+    (b"a,b\r\nx,1\r\ny", MalformedInputError, "line 3: expected 2 fields separated by ',', found 1"),
     (b'a,b\r\nx,"[""c1', TruncatedInputError, "malformed CSV"),
     (b"", TruncatedInputError, "the export body is empty"),
     (b"[1, 2]", MalformedInputError, "got an array"),

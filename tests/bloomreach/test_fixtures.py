@@ -8,10 +8,11 @@ import json
 from pathlib import Path
 
 import pytest
-from tap_bloomreach.envelope import envelope_error, error_text
+from tap_bloomreach.envelope import body_error_message, envelope_error
 from tap_bloomreach.export_reader import read_export
 from tap_bloomreach.export_table import ExportColumn
-from tap_bloomreach.streams import searchable_field_names, segment_records
+from tap_bloomreach.streams.catalogs import searchable_field_names
+from tap_bloomreach.streams.segmentations import segment_records
 
 from tests.bloomreach.conftest import SEGMENTATION_ID, catalog_for, sync, tap_config
 from tests.support import Admin
@@ -41,7 +42,7 @@ def test_every_fixture_envelope_reads_as_success_or_as_its_error(name):
     else:
         # Success bodies, including a per-attribute failure under a top-level success (spec §3.2).
         assert envelope_error(document) is None
-        assert error_text(document) is None or document.get("errors") == []
+        assert body_error_message(document) is None or document.get("errors") == []
 
 
 def test_native_json_export_fixture_is_read_as_typed_columns():

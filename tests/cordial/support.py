@@ -14,11 +14,12 @@ AWS_ACCESS_KEY_ID = "sandbox-aws-access-key-id"
 AWS_SECRET = "sandbox-aws-secret-9d41c0e7"
 SFTP_USER = "cordial"
 SFTP_PASSWORD = "sandbox-sftp-password-5e1a"
-SECRETS = (API_KEY, AWS_SECRET, SFTP_PASSWORD)
+FTP_PASSWORD = "sandbox-ftp-password-71b2"
+SECRETS = (API_KEY, AWS_SECRET, SFTP_PASSWORD, FTP_PASSWORD)
 
 
 class CordialSandbox:
-    """A running Cordial emulator with its S3 and SFTP servers."""
+    """A running Cordial emulator with its S3, GCS, SFTP and FTP servers."""
 
     #: Jobs that finish within a second, so export tests are quick.
     FAST_JOBS: t.ClassVar[dict[str, t.Any]] = {"job_schedule_seconds": 0.1, "job_seconds": 0.4}
@@ -50,6 +51,19 @@ class CordialSandbox:
     def sftp_destination(self, password: str = SFTP_PASSWORD) -> dict[str, t.Any]:
         return {"type": "sftp", "server": "127.0.0.1", "port": self.sftp_port, "username": SFTP_USER,
                 "password": password, "path": "exports"}
+
+    def ftp_destination(self, password: str = FTP_PASSWORD, path: str = "exports") -> dict[str, t.Any]:
+        return {"type": "ftp", "server": "127.0.0.1", "port": int(self.emulator.settings["ftp_port"]),
+                "username": SFTP_USER, "password": password, "path": path}
+
+    def gcs_destination(self, bucket: str = "cordial-exports", path: str | None = None) -> dict[str, t.Any]:
+        """A GCS destination on the sandbox's server; the tap reads it anonymously, as the server allows."""
+        return {"type": "gcs", "gcs_bucket": bucket, "path": path or f"tap-{uuid.uuid4().hex[:8]}",
+                "endpoint_url": str(self.emulator.settings["gcs_endpoint_url"]), "gcs_token": "anon"}
+
+    def export_requests(self) -> list[dict[str, t.Any]]:
+        """The export requests (POST bodies) the emulator received, oldest first."""
+        return [entry for entry in self.emulator.request_log.entries(method="POST") if "export" in entry["path"]]
 
     def s3_keys(self, prefix: str) -> list[str]:
         assert self.emulator.destinations.s3 is not None

@@ -65,14 +65,15 @@ def test_job_that_never_finishes_fails_after_job_timeout(cordial):
     assert "Processing" in result.stderr
 
 
-def test_wrong_sftp_password_fails_the_job_with_cordials_storage_error(cordial):
+def test_wrong_sftp_password_fails_before_any_job_naming_the_settings(cordial):
     box = cordial(scale=10)
     config = box.config(sync_mode="export", export_destination=box.sftp_destination(password="wrong-password-1"))
     result = run(config, "contacts")
 
     assert result.returncode != 0
-    assert "Login failed" in result.stderr
+    assert "cannot" in result.stderr and "`export_destination.password`" in result.stderr
     assert "wrong-password-1" not in result.stderr
+    assert box.export_requests() == [], "the tap checks the destination before Cordial does any work"
 
 
 def test_audience_trends_unpivots_days_and_the_rerun_asks_for_nothing_new(sandbox: CordialSandbox):

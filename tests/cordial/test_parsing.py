@@ -1,4 +1,4 @@
-"""Parsers against the real recorded Cordial responses (shared/fixtures/cordial) and export-file layouts."""
+"""Parsers against the real recorded Cordial responses (tests/cordial/fixtures) and export-file layouts."""
 
 from __future__ import annotations
 
@@ -12,18 +12,14 @@ import jsonschema
 import pytest
 import requests
 from marketing_tapkit.errors import vendor_message
-from tap_cordial.audience_trends import unpivot
+from marketing_tapkit.readers import read_any_records
 from tap_cordial.client import is_record_not_found, normalize_value, parse_cordial_time
-from tap_cordial.contacts import (
-    ContactActivitiesStream,
-    activity_from_export_row,
-    contact_from_export_row,
-    contacts_schema,
-)
-from tap_cordial.exports import read_rows
-from tap_cordial.streams import OrdersStream, ProductsStream
+from tap_cordial.schemas import contacts_schema
+from tap_cordial.streams import ContactActivitiesStream, OrdersStream, ProductsStream
+from tap_cordial.streams.audience_trends import unpivot
+from tap_cordial.streams.contacts import activity_from_export_row, contact_from_export_row
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "cordial"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 FIXTURE_FILES = sorted(FIXTURES.glob("*.json"))
 LEFTOVER_CORDIAL_OFFSET = re.compile(r"T\d{2}:\d{2}:\d{2}[+-]\d{4}$")
 SCHEMAS = {
@@ -93,7 +89,7 @@ def test_csv_contact_export_rows_become_api_shaped_contacts():
     )
     types = {"first_name": "string", "loyalty_points": "number", "favorite_categories": "array",
              "createdAt": "date"}
-    [(_, row)] = list(read_rows(io.BytesIO(csv_text.encode()), "test.csv"))
+    [(_, row)] = list(read_any_records(io.BytesIO(csv_text.encode()), "test.csv"))
     contact = contact_from_export_row(row, types, ["newsletter", "vip"])
 
     assert contact == {
@@ -113,12 +109,12 @@ def test_event_export_rows_with_stored_field_names_become_api_events():
 
 def test_audience_trends_csv_unpivots_wide_and_passes_long_form_through():
     wide = b"Audience Name,2024-05-01,2024-05-02,note\r\nvip,10,,x\r\nvip2,5,7,y\r\n"
-    assert list(unpivot(read_rows(io.BytesIO(wide), "w.csv"), "w.csv")) == [
+    assert list(unpivot(read_any_records(io.BytesIO(wide), "w.csv"), "w.csv")) == [
         {"audience": "vip", "date": "2024-05-01", "count": 10},
         {"audience": "vip2", "date": "2024-05-01", "count": 5},
         {"audience": "vip2", "date": "2024-05-02", "count": 7},
     ]
     long = b"audience,date,count\r\nvip,05/02/2024,\"1,204\"\r\n"
-    assert list(unpivot(read_rows(io.BytesIO(long), "l.csv"), "l.csv")) == [
+    assert list(unpivot(read_any_records(io.BytesIO(long), "l.csv"), "l.csv")) == [
         {"audience": "vip", "date": "2024-05-02", "count": 1204},
     ]

@@ -14,7 +14,7 @@ from sandbox.evergage import EvergageEmulator
 from tests.support import Admin, discover, run_tap, select_streams
 
 CREDENTIALS = {"api_key_id": "sandbox-api-key-id", "api_secret_key": "sandbox-api-secret-key-0f6c2b"}
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "evergage"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 def config_for(base_url: str, **extra: object) -> dict:
@@ -34,7 +34,8 @@ def sync(base_url: str, *streams: str, **extra: object):  # type: ignore[no-unty
 def test_exact_multiple_of_page_size_ends_on_the_empty_page(emulator) -> None:
     server = emulator("evergage", scale=20, duplicates=[])
     admin = Admin(server.base_url)
-    run = sync(server.base_url, "users", page_size=10)
+    # One page at a time: with pages fetched ahead, pages past the end are asked for (and discarded).
+    run = sync(server.base_url, "users", page_size=10, max_concurrent_requests=1)
     assert len(run.records("users")) == 20
     assert admin.requests_by_route() == {r"GET /api/dataset/(?P<ref>[^/]+)/users\.(?P<fmt>json|csv)": 3}
 
@@ -42,7 +43,7 @@ def test_exact_multiple_of_page_size_ends_on_the_empty_page(emulator) -> None:
 def test_short_last_page_ends_the_export_without_another_request(emulator) -> None:
     server = emulator("evergage", scale=25, duplicates=[])
     admin = Admin(server.base_url)
-    run = sync(server.base_url, "users", page_size=10)
+    run = sync(server.base_url, "users", page_size=10, max_concurrent_requests=1)
     assert len(run.records("users")) == 25
     assert admin.request_count() == 3
 
@@ -203,8 +204,18 @@ def test_discovery_declares_the_custom_attributes_it_samples(emulator) -> None:
     assert attributes["additionalProperties"] is True, "attributes added later are still kept"
 
 
+def test_discovery_sample_is_retried_under_the_run_policy(emulator) -> None:
+    server = emulator("evergage", scale=5, extra_attributes=["loyaltyId"])
+    Admin(server.base_url).faults({"kind": "status", "status": 503, "path": r"/users\.json"})
+    catalog = discover("tap-evergage", config_for(server.base_url))
+    users = next(s for s in catalog["streams"] if s["tap_stream_id"] == "users")
+    assert "loyaltyId" in users["schema"]["properties"]["attributes"]["properties"]
+    assert Admin(server.base_url).pending_faults() == [], "the fault was not hit"
+
+
 def test_discovery_without_a_reachable_api_still_offers_open_attributes() -> None:
-    config = {"api_url": "http://127.0.0.1:9", **CREDENTIALS, "request_timeout": 2}
+    # The sample follows the run's retry policy (`max_retries`); none here, to fail fast.
+    config = {"api_url": "http://127.0.0.1:9", **CREDENTIALS, "request_timeout": 2, "max_retries": 0}
     catalog = discover("tap-evergage", config)
     users = next(s for s in catalog["streams"] if s["tap_stream_id"] == "users")
     assert users["schema"]["properties"]["attributes"]["additionalProperties"] is True

@@ -51,7 +51,7 @@ def test_a_failing_sync_never_prints_its_credentials(emulator) -> None:
     config = {"api_url": server.base_url, "api_key_id": KEY_ID, "api_secret_key": SECRET, "datasets": ["engage"]}
     catalog = discover("tap-evergage", config)
     Admin(server.base_url).faults({
-        "kind": "status", "status": 403, "path": "users",
+        "kind": "status", "status": 403, "path": "users", "times": -1,  # every page, even those fetched ahead
         "body": f'{{"message": "token {SECRET} lacks Can access API (Authorization: Basic c2VjcmV0OnNlY3JldA==)"}}',
     })
     run = run_tap("tap-evergage", config, catalog=catalog)

@@ -127,3 +127,24 @@ def test_other_client_errors_fail_at_once_with_the_vendors_words(server: Scripte
     with pytest.raises(FatalAPIError, match=r"GET /things failed with HTTP 400: filter is not a valid field"):
         _stream(server).request_json("GET", "/things", what="the things", params={"filter": "x"})
     assert len(server.seen) == 1
+
+
+def test_a_page_refused_deep_into_a_scan_names_the_depth_and_the_settings(server: ScriptedServer) -> None:
+    server.script = [(400, b'{"message": "offset + limit must not exceed 10000"}')]
+    stream = _stream(server)
+    stream.page_parameter = "offset"  # type: ignore[misc]
+    stream.narrow_scan_settings = ("start_date", "segments")  # type: ignore[misc]
+    with pytest.raises(FatalAPIError) as failure:
+        stream.request_json("GET", "/things", what="the things", params={"offset": 10000, "limit": 100})
+    assert "offset + limit must not exceed 10000" in str(failure.value)
+    assert "offset 10,000 reached" in str(failure.value)
+    assert "`start_date`, `segments`" in str(failure.value)
+
+
+def test_a_refused_first_page_is_not_called_deep(server: ScriptedServer) -> None:
+    server.script = [(400, b'{"message": "bad filter"}')]
+    stream = _stream(server)
+    stream.page_parameter = "offset"  # type: ignore[misc]
+    with pytest.raises(FatalAPIError) as failure:
+        stream.request_json("GET", "/things", what="the things", params={"offset": 0})
+    assert "deep into the scan" not in str(failure.value)

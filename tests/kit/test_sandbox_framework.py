@@ -122,3 +122,18 @@ def test_a_deep_page_of_a_million_users_costs_one_page_of_work() -> None:
         assert response.status_code == 200
         assert len(response.json()) == 1000
         assert time.monotonic() - started < 10
+
+
+def test_request_log_lists_what_was_sent_and_when_faults_included(tiny) -> None:
+    admin = Admin(tiny.base_url)
+    admin.faults({"kind": "status", "status": 429, "retry_after": 1, "path": "/items"})
+    before = time.time()
+    assert requests.get(f"{tiny.base_url}/items?count=2&tag=a", timeout=10).status_code == 429
+    assert requests.get(f"{tiny.base_url}/items?count=2", timeout=10).status_code == 200
+    log = admin.request_log()
+    assert [(e["method"], e["path"], e["query"], e["status"]) for e in log] == [
+        ("GET", "/items", {"count": "2", "tag": "a"}, 429), ("GET", "/items", {"count": "2"}, 200),
+    ]
+    assert before <= log[0]["at"] <= log[1]["at"] <= time.time()
+    admin.reset()
+    assert admin.request_log() == []

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.profiles import PROFILES, TapProfile
-from tests.reliability import vendor_scenarios
+from tests.reliability import evergage_scenarios, vendor_scenarios
 from tests.reliability.matrix import record_outcome
 from tests.reliability.outcomes import assert_exact
 from tests.support import VENV_BIN, Admin, TapRun, assert_no_secrets, discover, run_tap, select_streams
@@ -140,6 +140,7 @@ VENDOR_SCENARIOS: dict[str, dict[str, t.Callable[[TapProfile, str], str]]] = {
     "sitecore-cdp": vendor_scenarios.SITECORE,
     "cordial": vendor_scenarios.CORDIAL,
     "bloomreach": vendor_scenarios.BLOOMREACH,
+    "evergage": evergage_scenarios.EVERGAGE,
 }
 
 CASES = [

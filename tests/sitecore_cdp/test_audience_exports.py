@@ -195,7 +195,7 @@ def test_failed_download_run_resumes_at_that_job_and_row(emulator, catalog) -> N
 
     failed = sync(config, selected(catalog, RECORDS), expect_success=False)
     assert failed.returncode != 0
-    assert "the download failed 2 times in a row" in failed.stderr
+    assert "failed 2 times in a row" in failed.stderr and "max_retries" in failed.stderr
     marker = failed.last_state["bookmarks"][RECORDS]["partitions"][0]["job_in_progress"]
     assert marker["execution_ref"] == second_job.execution_ref and marker["row_number"] > 0
     assert "url" not in json.dumps(failed.last_state).lower()
@@ -336,3 +336,14 @@ def test_job_whose_output_is_gone_is_skipped_with_a_warning_and_not_asked_for_ag
     admin.reset()
     again = sync(config, selected(catalog, RECORDS), run.last_state)
     assert again.records(RECORDS) == [] and LISTING_ROUTE not in admin.requests_by_route()
+
+
+def test_refused_download_fails_with_the_status_and_no_settings_hint(emulator, catalog) -> None:
+    server = emulator("sitecore-cdp", scale=5, exports=[{"friendly_id": "weekly-vip-export", "jobs": 1}])
+    Admin(server.base_url).faults({"kind": "status", "status": 404, "path": "sitecore-cdp-exports", "times": -1})
+    run = sync(config_for(server.base_url, audience_exports=["weekly-vip-export"]), selected(catalog, RECORDS),
+               expect_success=False)
+    assert run.returncode != 0
+    assert "HTTP 404" in run.stderr and "/sitecore-cdp-exports/" in run.stderr
+    assert "`audience_exports`" not in run.stderr, "a presigned URL's refusal is not about the settings"
+    assert "X-Amz-Signature" not in run.stderr

@@ -18,8 +18,9 @@ def _scan(text: str) -> None:
 
 def test_debug_run_through_refreshes_and_retries_leaks_nothing(emulator, catalog) -> None:
     server = emulator("sitecore-cdp", scale=400, max_rows_per_file=150, token_max_requests=3, expired_listings=1)
-    # Twice: the first download is refused (its URL expired) before any byte of it would be dropped.
-    Admin(server.base_url).faults({"kind": "drop", "path": "sitecore-cdp-exports", "after_bytes": 3000, "times": 2})
+    # Five times: the first job's three files (downloaded ahead together) are refused, their URLs expired,
+    # before any byte of them would be dropped; then two downloads under fresh URLs are dropped.
+    Admin(server.base_url).faults({"kind": "drop", "path": "sitecore-cdp-exports", "after_bytes": 3000, "times": 5})
     run = run_tap(
         "tap-sitecore-cdp", config_for(server.base_url, guest_page_size=50),
         catalog=selected(catalog, JOBS, RECORDS, "guests", "guest_data_extensions"), env={"LOGLEVEL": "DEBUG"},

@@ -2,31 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import typing as t
 from functools import cached_property
 from itertools import islice
-from urllib.parse import urlsplit
 
-import requests
-from marketing_tapkit.pagination import decoded_json
-from marketing_tapkit.schemas import open_schema
+from marketing_tapkit.readers import CSVOptions
+from marketing_tapkit.schemas import open_schema, value_as_text
 from singer_sdk.exceptions import FatalAPIError
+from singer_sdk.singerlib.catalog import REPLICATION_FULL_TABLE
 from typing_extensions import override
 
 from tap_sitecore_cdp.client import AudienceExportStream, parse_timestamp
-from tap_sitecore_cdp.exports import (
-    CSVOptions,
-    ExportProgress,
-    JobOutput,
-    bookmark_value,
-    finished_jobs,
-    has_output,
-)
-from tap_sitecore_cdp.schemas import JOB_PROPERTIES, as_text, infer_properties, record_schema
+from tap_sitecore_cdp.exports import ExportProgress, JobOutput, bookmark_value, finished_jobs, has_output
+from tap_sitecore_cdp.schemas import JOB_PROPERTIES, infer_properties, record_schema
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
+    import requests
     from singer_sdk.helpers.types import Context
 
 #: Rows of the newest job's output read at discovery to learn the keys of `data` (spec §4: user-defined).
@@ -48,12 +42,8 @@ class AudienceExportJobsStream(AudienceExportStream):
         return None  # one bare array, not paged (spec §3.2)
 
     @override
-    def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
-        reports = decoded_json(response)
-        if not isinstance(reports, list):
-            raise FatalAPIError(f"{self.name}: expected a JSON array of jobs from {urlsplit(response.url).path}, "
-                                f"got {type(reports).__name__}")
-        yield from finished_jobs(reports)
+    def records_in(self, page: t.Any, response: requests.Response) -> list[dict[str, t.Any]]:
+        return finished_jobs(super().records_in(page, response))
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
@@ -71,7 +61,12 @@ class AudienceExportJobsStream(AudienceExportStream):
 
 
 class AudienceExportRecordsStream(AudienceExportStream):
-    """The rows of every new job's output files, one record per row, with the row itself as `data`."""
+    """The rows of every new job's output files, one record per row, with the row itself as `data`.
+
+    `audience_export_mode: latest` makes it a full-table stream of each export's most recent job: every run
+    reads that job (`GET .../latestExport`, spec §3.1), and ACTIVATE_VERSION follows once every export
+    was read to the end, so a target that honours it drops (or marks deleted) the previous snapshot's rows.
+    """
 
     name = "audience_export_records"
     path = "/v2/audienceExports/definitions/{audience_export}/reports"
@@ -79,13 +74,24 @@ class AudienceExportRecordsStream(AudienceExportStream):
     replication_key = "job_end_time"
     is_sorted = True  # jobs are read oldest first
     STATE_MSG_FREQUENCY = 2000  # a run that dies mid-file loses at most this many rows of progress
+    #: A snapshot replaces the previous one only once it is whole: ACTIVATE_VERSION waits for the end of the run.
+    hold_activate_version = True
 
-    @cached_property
-    def download_session(self) -> requests.Session:
-        """A session without the API's auth: presigned URLs carry their own signature."""
-        session = requests.Session()
-        session.headers["User-Agent"] = self.user_agent
-        return session
+    @property
+    def latest_only(self) -> bool:
+        """`audience_export_mode: latest`: each run reads the newest job of each export, as a full table."""
+        return self.config.get("audience_export_mode") == "latest"
+
+    @override
+    @property
+    def replication_method(self) -> str:
+        return REPLICATION_FULL_TABLE if self.latest_only else super().replication_method
+
+    @override
+    @property
+    def emit_activate_version_messages(self) -> bool:
+        # The point of `latest`: the target learns that this run's rows replace the previous snapshot.
+        return self.latest_only or super().emit_activate_version_messages
 
     @property
     def csv_options(self) -> CSVOptions:
@@ -98,7 +104,7 @@ class AudienceExportRecordsStream(AudienceExportStream):
     @cached_property
     def data_properties(self) -> dict[str, t.Any]:
         """The keys of `data`: from the input catalog when there is one, else sampled from the newest output."""
-        catalog = self._tap.input_catalog
+        catalog = self.kit_tap.input_catalog
         entry = catalog.get_stream(self.name) if catalog is not None else None
         if entry is not None:
             data = entry.schema.to_dict().get("properties", {}).get("data", {})
@@ -119,22 +125,22 @@ class AudienceExportRecordsStream(AudienceExportStream):
 
     def finished_jobs(self, audience_export: str) -> list[dict[str, t.Any]]:
         path = self.path.format(audience_export=audience_export)
-        return finished_jobs(self.get_json(path, what=f"Listing the jobs of {audience_export}") or [])
+        return finished_jobs(self.request_json("GET", path, what=f"Listing the jobs of {audience_export}") or [])
 
-    def job_output(self, audience_export: str, job: dict[str, t.Any]) -> JobOutput:
+    def job_output(self, audience_export: str, job: dict[str, t.Any], *, files_ahead: int = 0,
+                   listing: t.Any = None) -> JobOutput:
         execution_ref = job["executionRef"]
         return JobOutput(
             label=f"{self.name}: export {audience_export}, job {execution_ref}",
-            fetch_listing=lambda: self.get_json(
-                f"/v2/audienceExports/executions/{execution_ref}/export", what=f"Listing the files of {execution_ref}",
-                missing_ok=True,
+            stream=self,
+            fetch_listing=lambda: self.request_json(
+                "GET", f"/v2/audienceExports/executions/{execution_ref}/export",
+                what=f"Listing the files of {execution_ref}", tolerated=(404,),
             ),
-            session=self.download_session,
-            timeout=self.timeout,
-            retry_policy=self.retry_policy,
-            logger=self.logger,
             secrets=self.tap.secrets,
             csv_options=self.csv_options,
+            files_ahead=files_ahead,
+            listing=listing,
         )
 
     def sample_data_properties(self) -> dict[str, t.Any]:
@@ -157,7 +163,17 @@ class AudienceExportRecordsStream(AudienceExportStream):
 
     @override
     def get_records(self, context: Context | None) -> Iterator[dict[str, t.Any]]:
-        audience_export = (context or {})["audience_export"]
+        if not context:  # `audience_exports` is empty: the base class says so, and there is nothing to read
+            yield from super().get_records(context)
+            return
+        audience_export = context["audience_export"]
+        if self.latest_only:
+            yield from self._latest_job_records(audience_export)
+            # The SDK reads the partitions in order, and a failure ends the run: after the last one, every
+            # export's newest job was read to the end.
+            if context == self.partitions[-1]:
+                self.release_activate_version()
+            return
         progress = ExportProgress(self.get_context_state(context), parse_timestamp(self.config.get("start_date")))
         try:
             for job in self.finished_jobs(audience_export):
@@ -176,20 +192,50 @@ class AudienceExportRecordsStream(AudienceExportStream):
         except Exception:
             # Every row yielded so far has been written: record where the run stopped, so that the next
             # one resumes after the last of them instead of at the last periodic STATE message.
-            self._checkpoint()
+            self.write_state_now()
             raise
 
-    def _job_records(self, audience_export: str, job: dict[str, t.Any],
-                     progress: ExportProgress) -> Iterator[dict[str, t.Any]]:
-        start_file, after_row = progress.resume_point(job)
-        progress.begin(job)
-        output = self.job_output(audience_export, job)
+    def _latest_job_records(self, audience_export: str) -> Iterator[dict[str, t.Any]]:
+        """The rows of the export's most recent job: its files from `latestExport`, its report from `/reports`."""
+        listing = self.request_json(
+            "GET", f"/v2/audienceExports/definitions/{audience_export}/latestExport",
+            what=f"Asking for the most recent job of {audience_export}", tolerated=(404,),
+        )
+        if listing is None:
+            self.logger.warning("%s: export %s has no finished job yet (latestExport answered 404)", self.name,
+                                audience_export)
+            return
+        execution_ref = listing.get("executionRef") if isinstance(listing, dict) else None
+        if not isinstance(execution_ref, str) or not execution_ref:
+            raise FatalAPIError(f"{self.name}: the latestExport listing of {audience_export} has no executionRef")
+        # The listing has no times or type (spec §3.1): the job's report has them, for the same envelope
+        # as in `history` mode (and `job_end_time` to tell snapshots apart where a target keeps them all).
+        job = next((job for job in self.finished_jobs(audience_export) if job["executionRef"] == execution_ref),
+                   {"executionRef": execution_ref})
+        if str(job.get("definitionType") or "").upper() == "DELTA":
+            self.logger.warning(
+                "%s: export %s is a DELTA export: its most recent job holds only the guests added and removed "
+                "since the one before. For its current members, use `audience_export_mode: history` and the "
+                "query in the README.", self.name, audience_export,
+            )
+        self.logger.info("%s: reading the most recent job of export %s, %s", self.name, audience_export,
+                         execution_ref)
+        yield from self._job_records(audience_export, job, None, listing=listing)
+
+    def _job_records(self, audience_export: str, job: dict[str, t.Any], progress: ExportProgress | None,
+                     *, listing: t.Any = None) -> Iterator[dict[str, t.Any]]:
+        """The rows of one job; `progress` (history mode) resumes a job a failed run was reading."""
+        start_file, after_row = progress.resume_point(job) if progress is not None else (0, 0)
+        if progress is not None:
+            progress.begin(job)
+        output = self.job_output(audience_export, job, files_ahead=self.http.max_concurrent_requests - 1,
+                                 listing=listing)
         envelope = {
             "audience_export": audience_export,
             "execution_ref": job["executionRef"],
             "definition_type": job.get("definitionType"),
             "dataset_date": job.get("datasetDate"),
-            "job_end_time": bookmark_value(job),
+            "job_end_time": bookmark_value(job) if job.get("endTime") else None,
         }
         if start_file or after_row:
             self.logger.info("%s: resuming job %s of export %s at file %d, after row %d", self.name,
@@ -200,22 +246,24 @@ class AudienceExportRecordsStream(AudienceExportStream):
             # undocumented, spec §11.2). Nothing can be read now or later: move on.
             self.logger.warning("%s: job %s of export %s (status %s) has no files to read: the API answered 404 "
                                 "for its output", self.name, job["executionRef"], audience_export, job.get("status"))
-        text_keys = self.text_keys
-        for file in files[start_file:]:
-            for row_number, row in output.rows(file.index, after_row if file.index == start_file else 0):
-                progress.advance(file.index, row_number)
-                for key in text_keys.intersection(row):
-                    value = row[key]
-                    if value is not None and not isinstance(value, str):
-                        row[key] = as_text(value)
-                yield {**envelope, "file_index": file.index, "row_number": row_number,
-                       "delta_action": file.delta_action, "data": row}
+        with contextlib.closing(output):  # stops the downloads ahead, deletes their files
+            text_keys = self.text_keys
+            for file in files[start_file:]:
+                for row_number, row in output.rows(file.index, after_row if file.index == start_file else 0):
+                    if progress is not None:
+                        progress.advance(file.index, row_number)
+                    for key in text_keys.intersection(row):
+                        value = row[key]
+                        if value is not None and not isinstance(value, str):
+                            row[key] = value_as_text(value)
+                    yield {**envelope, "file_index": file.index, "row_number": row_number,
+                           "delta_action": file.delta_action, "data": row}
 
     @override
-    def _increment_stream_state(self, latest_record: dict[str, t.Any], *, context: Context | None = None) -> None:
+    def bookmark_record(self, record: dict[str, t.Any], context: Context | None) -> dict[str, t.Any] | None:
         # Every row of a job has the job's end time: the bookmark moves once per job, in `_finish_job`,
         # not once per row (a fifth of the stream's time went here), and `job_in_progress` covers the rows.
-        return
+        return None
 
     def _finish_job(self, job: dict[str, t.Any], progress: ExportProgress, context: Context | None) -> None:
         """Move the bookmark past the job (also one without rows) and say so in a STATE message now."""
@@ -223,9 +271,4 @@ class AudienceExportRecordsStream(AudienceExportStream):
         self.state_manager.increment_state(
             {self.replication_key: bookmark_value(job)}, context=context, replication_key=self.replication_key
         )
-        self._checkpoint()
-
-    def _checkpoint(self) -> None:
-        """Write a STATE message now (the SDK writes one only every STATE_MSG_FREQUENCY records)."""
-        self.state_manager.is_flushed = False
-        self._write_state_message()
+        self.write_state_now()

@@ -4,6 +4,8 @@ Cordial snapshots each audience with Audience Trend analytics enabled once a day
 America/Los_Angeles (spec cordial.md §8.2, S15). A run asks for the days after the bookmark up to
 yesterday, waits for the job, streams the CSV from the destination and unpivots it: the file has one
 row per audience and one column per day (GUESSED layout), the stream one record per audience per day.
+Settings `audience_trends_start` / `audience_trends_end` (Cordial's `selected_timeframe_start` / `_end`)
+choose the window instead, for a backfill or a re-export.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ import typing as t
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from singer_sdk import typing as th
+from marketing_tapkit.config import config_error
 from singer_sdk.exceptions import FatalAPIError
 from typing_extensions import override
 
-from tap_cordial.exports import ExportJobMixin
-from tap_cordial.streams import SinglePageStream
+from tap_cordial import schemas
+from tap_cordial.client import SinglePageStream
+from tap_cordial.exports import ExportJob
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -45,6 +48,22 @@ def column_date(header: str) -> date | None:
         return date.fromisoformat(text[:10])
     except ValueError:
         return None
+def requested_window(config: t.Mapping[str, t.Any]) -> tuple[date | None, date | None]:
+    """Settings `audience_trends_start` and `audience_trends_end` as dates (None when unset), checked."""
+    days = []
+    for setting in ("audience_trends_start", "audience_trends_end"):
+        text = config.get(setting)
+        day = column_date(str(text)) if text else None
+        if text and day is None:
+            raise config_error(f"Setting `{setting}` must be a date (YYYY-MM-DD), got {text!r}.")
+        days.append(day)
+    start, end = days
+    if start and end and end < start:
+        raise config_error(
+            f"Setting `audience_trends_end` ({end.isoformat()}) is before `audience_trends_start` "
+            f"({start.isoformat()}): Cordial refuses such a window."
+        )
+    return start, end
 
 
 def unpivot(rows: Iterable[tuple[int, dict[str, t.Any]]], source: str) -> Iterator[dict[str, t.Any]]:
@@ -92,7 +111,7 @@ def _count(value: t.Any, source: str, line: int) -> int | None:
         raise FatalAPIError(f"audience_trends: {source}, row {line}: {value!r} is not a count") from None
 
 
-class AudienceTrendsStream(ExportJobMixin, SinglePageStream):
+class AudienceTrendsStream(SinglePageStream):
     """Daily size of each audience in setting `audiences`, incremental on the day."""
 
     name = "audience_trends"
@@ -100,11 +119,7 @@ class AudienceTrendsStream(ExportJobMixin, SinglePageStream):
     primary_keys = ("audience", "date")
     replication_key = "date"
     is_sorted = False
-    schema = th.PropertiesList(
-        th.Property("audience", th.StringType, required=True, description="Saved audience name."),
-        th.Property("date", th.DateType, required=True, description="Snapshot day (midnight Los Angeles)."),
-        th.Property("count", th.IntegerType, description="Contacts in the audience that day."),
-    ).to_dict()
+    schema = schemas.AUDIENCE_TRENDS
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
@@ -112,11 +127,15 @@ class AudienceTrendsStream(ExportJobMixin, SinglePageStream):
         if not audiences:
             self.logger.info("audience_trends: setting `audiences` is empty; nothing to export.")
             return
-        start, end = self._first_day(context), yesterday()
+        chosen_start, chosen_end = requested_window(self.config)
+        start, end = chosen_start or self._first_day(context), chosen_end or yesterday()
         if start > end:
             self.logger.info("audience_trends: up to date (last day read: %s).", end.isoformat())
             return
-        job = self.new_export_job("`audience_trends`")
+        if chosen_start or chosen_end:
+            self.logger.info("audience_trends: exporting the chosen window %s to %s (settings "
+                             "`audience_trends_start` / `audience_trends_end`).", start.isoformat(), end.isoformat())
+        job = ExportJob.for_stream(self, "`audience_trends`")
         job_id = job.start("audiencetrendsexport", {
             "exportType": "csv", "audiences": audiences,
             "selected_timeframe_start": start.isoformat(), "selected_timeframe_end": end.isoformat(),

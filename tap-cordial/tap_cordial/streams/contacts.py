@@ -10,108 +10,40 @@ import json
 import typing as t
 from datetime import UTC, datetime
 
-from singer_sdk import typing as th
 from typing_extensions import override
 
-from tap_cordial.client import filter_time
-from tap_cordial.exports import ExportJobMixin
-from tap_cordial.streams import DateTime, OpenObject, PagedStream, Strings, TimeSeekStream, open_schema
+from tap_cordial import schemas
+from tap_cordial.client import PagedStream, TimeSeekStream, filter_time
+from tap_cordial.exports import ExportJob
+from tap_cordial.streams.account import AccountListsStream
 
 if t.TYPE_CHECKING:
-    import logging
     from collections.abc import Iterable, Iterator
 
     from singer_sdk.helpers.types import Context
 
 CONTACTS_PAGING_WARNING_AT = 10_000
-
-CHANNEL = th.ObjectType(
-    th.Property("address", th.StringType),
-    th.Property("subscribeStatus", th.StringType, description="none, subscribed or unsubscribed."),
-    th.Property("subscribedAt", DateTime),
-    th.Property("unsubscribedAt", DateTime),
-    additional_properties=True,
-)
-CONTACT_SYSTEM_PROPERTIES = [
-    th.Property("_id", th.StringType, required=True, description="The contact id (cID)."),
-    th.Property("channels", th.ObjectType(
-        th.Property("email", CHANNEL), th.Property("sms", CHANNEL), th.Property("push", OpenObject),
-        additional_properties=True,
-    )),
-    th.Property("createdAt", DateTime),
-    th.Property("lastModified", DateTime),
-    th.Property("lists", Strings, description="Names of the lists the contact is on."),
-    th.Property("listJoinDate", th.ObjectType(additional_properties=DateTime),
-                description="When the contact joined each enhanced list, by list name."),
-]
-GEO = th.ObjectType(
-    *(th.Property(name, th.StringType) for name in
-      ("street_address", "street_address2", "city", "state", "postal_code", "country", "tz")),
-    additional_properties=True,
-)
-ATTRIBUTE_TYPES: dict[str, th.JSONTypeHelper[t.Any]] = {
-    "string": th.StringType(),
-    "number": th.NumberType(),
-    "date": DateTime(),
-    "geo": GEO,
-    "array": Strings,
-}
-# Fields the API sends that the schema leaves out: `lj` is an internal copy of listJoinDate (spec §9.1).
-DROPPED_CONTACT_FIELDS = ("lj",)
+EXPORT_MODE = "`sync_mode: export`"
 
 
-def contacts_schema(attributes: t.Any, logger: logging.Logger) -> dict[str, t.Any]:
-    """System fields, lists and channels, plus one typed property per account contact attribute."""
-    properties = list(CONTACT_SYSTEM_PROPERTIES)
-    taken = {p.name for p in properties} | set(DROPPED_CONTACT_FIELDS)
-    for attribute in attributes if isinstance(attributes, list) else []:
-        key = attribute.get("key") if isinstance(attribute, dict) else None
-        if not key or key in taken:
-            if key:
-                logger.warning("contacts: attribute %r has the name of a system field; it is not added.", key)
-            continue
-        kind = str(attribute.get("type") or "string")
-        helper = ATTRIBUTE_TYPES.get(kind, th.StringType())
-        properties.append(th.Property(key, helper, description=f"{attribute.get('name') or key} ({kind})"))
-        taken.add(key)
-    return th.PropertiesList(*properties).to_dict()
+def reads_exports(config: t.Mapping[str, t.Any]) -> bool:
+    """Whether contacts and their activities are read through export jobs (`sync_mode: export`)."""
+    return config.get("sync_mode") == "export"
 
 
-class ExportModeMixin(ExportJobMixin):
-    """Streams that `sync_mode: export` reads through an export job instead of the list endpoint."""
-
-    export_endpoint: t.ClassVar[str]
-
-    @property
-    def uses_export(self) -> bool:
-        return self.config.get("sync_mode") == "export"
-
-
-class ContactsStream(ExportModeMixin, PagedStream):
+class ContactsStream(PagedStream):
     """Every contact (full table: the API has no change filter, spec §10)."""
 
     name = "contacts"
     path = "/contacts"
     primary_keys = ("_id",)
     replication_key = None
-    export_endpoint = "contactexports"
-
-    @property
-    def attribute_types(self) -> dict[str, str]:
-        properties = self.schema.get("properties", {})
-        types = {}
-        for name, prop in properties.items():
-            kinds = prop.get("type", [])
-            kinds = [kinds] if isinstance(kinds, str) else kinds
-            types[name] = next((k for k in kinds if k != "null"), "string")
-            if prop.get("format") == "date-time":
-                types[name] = "date"
-        return types
+    narrow_scan_settings = ("sync_mode",)  # an export job reads every contact without paging
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
-        if self.uses_export:
-            yield from self._export_records()
+        if reads_exports(self.config):
+            yield from self.export_records()
             return
         for count, record in enumerate(super().get_records(context), start=1):
             if count == CONTACTS_PAGING_WARNING_AT:
@@ -120,24 +52,24 @@ class ContactsStream(ExportModeMixin, PagedStream):
                     "documented path (one export job instead of thousands of pages).", count)
             yield record
 
-    def _export_records(self) -> Iterator[dict[str, t.Any]]:
-        system = {p.name for p in CONTACT_SYSTEM_PROPERTIES}
+    def export_records(self) -> Iterator[dict[str, t.Any]]:
+        """Every contact, from a `POST /v2/contactexports` job asking for every attribute and list."""
+        system = {p.name for p in schemas.CONTACT_SYSTEM_PROPERTIES}
         attribute_keys = [k for k in self.schema["properties"] if k not in system]
-        lists = self._tap.api.request_json("GET", "/v2/accountlists", what="contacts: listing lists",
-                                           not_found_is_empty=True)
-        list_names = [str(item["name"]) for item in lists if isinstance(item, dict) and item.get("name")]
+        lists = AccountListsStream(self.kit_tap).get_records(None)
+        list_names = [str(item["name"]) for item in lists if item.get("name")]
         body = {
             "exportType": "json", "showHeader": True, "compress": True,
             "fields": [*attribute_keys, "createdAt", "lastModified", "listJoinDate"],
             "lists": list_names,
         }
-        types = self.attribute_types
-        for row in self.new_export_job("`sync_mode: export`").run(self.export_endpoint, body):
+        types = schemas.attribute_types(self.schema)
+        for row in ExportJob.for_stream(self, EXPORT_MODE).run("contactexports", body):
             yield contact_from_export_row(row, types, list_names)
 
     @override
     def post_process(self, row: dict[str, t.Any], context: Context | None = None) -> dict[str, t.Any]:
-        for field in DROPPED_CONTACT_FIELDS:
+        for field in schemas.DROPPED_CONTACT_FIELDS:
             row.pop(field, None)
         return super().post_process(row, context)
 
@@ -193,7 +125,7 @@ def _typed_text(text: str, kind: str) -> t.Any:
     return text
 
 
-class ContactActivitiesStream(ExportModeMixin, TimeSeekStream):
+class ContactActivitiesStream(TimeSeekStream):
     """Contact events (sends, opens, clicks, custom events), incremental on `time`.
 
     The list has no `page` parameter (spec §4): each query asks for `time[gte]` the last time seen.
@@ -204,29 +136,16 @@ class ContactActivitiesStream(ExportModeMixin, TimeSeekStream):
     path = "/contactactivities"
     primary_keys = ("_id",)
     replication_key = "time"
-    export_endpoint = "contactactivityexport"
-    schema = open_schema(
-        th.Property("_id", th.StringType, required=True),
-        th.Property("time", DateTime),
-        th.Property("action", th.StringType, description="message-sent, open, click, ... or a custom event."),
-        th.Property("cID", th.StringType),
-        th.Property("email", th.StringType),
-        th.Property("mcID", th.StringType),
-        th.Property("bmID", th.StringType),
-        th.Property("msID", th.StringType),
-        th.Property("mdtID", th.StringType),
-        th.Property("first", th.IntegerType),
-        th.Property("properties", OpenObject),
-    )
+    schema = schemas.CONTACT_ACTIVITIES
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
         # The export's order is not documented: there, the bookmark moves only when the stream completes.
-        self.is_sorted = not self.uses_export
+        self.is_sorted = not reads_exports(self.config)
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
-        if not self.uses_export:
+        if not reads_exports(self.config):
             yield from super().get_records(context)
             return
         start = self.get_starting_replication_key_value(context) or "2000-01-01T00:00:00+00:00"
@@ -235,7 +154,7 @@ class ContactActivitiesStream(ExportModeMixin, TimeSeekStream):
             "selected_timeframe_start": filter_time(start),
             "selected_timeframe_end": filter_time(datetime.now(tz=UTC)),
         }
-        for row in self.new_export_job("`sync_mode: export`").run(self.export_endpoint, body):
+        for row in ExportJob.for_stream(self, EXPORT_MODE).run("contactactivityexport", body):
             yield activity_from_export_row(row)
 
 
