@@ -28,8 +28,10 @@ def assert_rows_match(warehouse: Warehouse, profile: TapProfile, expected: dict[
     """Each table holds exactly `expected` rows, each primary key once."""
     for table, rows in expected.items():
         keys = profile.table_keys[table]
-        assert warehouse.count(profile.schema, table) == rows, f"{table}: rows in {warehouse.loader}"
-        assert warehouse.distinct_keys(profile.schema, table, keys) == rows, f"{table}: each key once"
+        count = warehouse.count(profile.schema, table)
+        assert count == rows, f"{table}: {count} rows in {warehouse.loader}, {rows} expected"
+        distinct = warehouse.distinct_keys(profile.schema, table, keys)
+        assert distinct == rows, f"{table}: {distinct} distinct keys in {warehouse.loader}, {rows} expected"
 
 
 class DuckDBWarehouse:
