@@ -19,7 +19,7 @@ What it implements, with the spec section it follows:
   429 with those and `Retry-After` once the per-route window is used up (§5); the kit's faults.
 - Setting `max_page_depth` (tests): a page starting past that many records answers 400, as stores that
   cap how deep a list can be paged do (GUESSED for Cordial: its docs name no such cap).
-- `request_log`: every API request served (method, path, query, JSON body, status), for tests that check
+- `api_requests`: every API request served (method, path, query, JSON body, status), for tests that check
   what the tap sent.
 
 Companion servers: `on_start` starts a local S3 server, an SFTP server, an FTP server and a GCS server
@@ -170,7 +170,7 @@ class CordialEmulator(Emulator):
         self._windows: dict[str, tuple[float, int]] = {}
         self._window_lock = threading.Lock()
         #: Every API request served, oldest first (public: tests read what the tap sent).
-        self.request_log = RequestLog()
+        self.api_requests = RequestLog()
 
     @override
     def on_settings_changed(self) -> None:
@@ -214,7 +214,7 @@ class CordialEmulator(Emulator):
         if request.path.startswith("/_sandbox/"):
             return super().handle(request)
         response = self._serve(request)
-        self.request_log.add(request, response.status)
+        self.api_requests.add(request, response.status)
         return response
 
     def _serve(self, request: Request) -> Response:
