@@ -122,13 +122,20 @@ def setting(name: str, schema: dict[str, t.Any]) -> dict[str, t.Any]:
 
 
 def settings(properties: dict[str, t.Any]) -> list[dict[str, t.Any]]:
-    """Every top-level setting, and the secret ones nested in an object (so that Meltano hides them too)."""
+    """Every top-level setting, and the secret ones nested in an object (so that Meltano hides them too).
+
+    An object with a secret inside is sensitive as a whole: Meltano redacts a sensitive setting's value,
+    but `meltano config list` prints an object setting whole, its nested secrets included.
+    """
     found = []
     for name, schema in properties.items():
-        found.append(setting(name, schema))
-        for child, child_schema in (schema.get("properties") or {}).items():
-            if child_schema.get("secret"):
-                found.append(setting(f"{name}.{child}", child_schema))
+        secret_children = [(child, child_schema) for child, child_schema in (schema.get("properties") or {}).items()
+                           if child_schema.get("secret")]
+        definition = setting(name, schema)
+        if secret_children:
+            definition["sensitive"] = True
+        found.append(definition)
+        found += [setting(f"{name}.{child}", child_schema) for child, child_schema in secret_children]
     return found
 
 

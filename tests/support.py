@@ -202,16 +202,30 @@ def meltano(*args: str, env: dict[str, str], timeout: float = 900) -> subprocess
     invocation: two concurrent runs of one plugin (pytest-xdist workers) would overwrite each other's
     catalog. A lock per plugin named in `args` serialises those, across processes.
     """
-    exe = shutil.which("meltano", path=str(VENV_BIN)) or "meltano"
+    with meltano_plugin_locks(*args):
+        return subprocess.run(
+            [MELTANO, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False,
+            env=meltano_env(env),
+        )
+
+
+MELTANO = shutil.which("meltano", path=str(VENV_BIN)) or "meltano"
+
+
+def meltano_env(env: dict[str, str]) -> dict[str, str]:
+    """The environment of a `meltano` process: ours, without usage stats, with `env` added."""
+    return {**os.environ, "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false", **env}
+
+
+@contextlib.contextmanager
+def meltano_plugin_locks(*args: str) -> t.Iterator[None]:
+    """Hold, across processes, a lock for each plugin named in `args` (see `meltano`)."""
     plugins = sorted(a for a in args if a.startswith(("tap-", "target-")))
     with contextlib.ExitStack() as stack:
         for plugin in plugins:
             lock = stack.enter_context(open(Path(tempfile.gettempdir()) / f"meltano-run-{plugin}.lock", "w"))
             fcntl.flock(lock, fcntl.LOCK_EX)
-        return subprocess.run(
-            [exe, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False,
-            env={**os.environ, "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false", **env},
-        )
+        yield
 
 
 def _write(directory: str, name: str, value: dict[str, t.Any]) -> str:

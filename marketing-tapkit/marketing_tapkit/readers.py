@@ -29,6 +29,10 @@ if t.TYPE_CHECKING:
 
 GZIP_MAGIC = b"\x1f\x8b"
 _BUFFER_SIZE = 1 << 20
+# The csv module refuses fields over 128 KiB by default, failing a valid file with one long value (a JSON
+# blob in a cell). A bound stays, so that an unclosed quote fails before it has read a whole export.
+CSV_FIELD_LIMIT = 64 << 20
+csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
 _JSON_DECODER = msgspec.json.Decoder()
 
 Record = dict[str, t.Any]
@@ -125,15 +129,42 @@ def response_stream(response: requests.Response) -> t.BinaryIO:
     return t.cast("t.BinaryIO", io.BufferedReader(_ArrivingBytes(response.raw), _BUFFER_SIZE))
 
 
+def _skip_bom(reader: io.BufferedReader) -> io.BufferedReader:
+    """Consume a UTF-8 byte-order mark at the start (Windows tools write one; JSON parsers refuse it)."""
+    with _located(lambda: 1):
+        if reader.peek(3)[:3] == codecs.BOM_UTF8:
+            reader.read(3)
+    return reader
+
+
+@contextlib.contextmanager
+def _located(where: t.Callable[[], int], unit: str = "line") -> Iterator[None]:
+    """Give an error of the decompressor underneath (which knows no lines) the line the body broke at."""
+    try:
+        yield
+    except MalformedInputError as exc:
+        if exc.line is not None:
+            raise
+        raise type(exc)(exc.source, exc.detail, line=where(), unit=unit) from None
+
+
 def sniff_format(reader: io.BufferedReader) -> str:
-    """Guess `json` (an array or object), `jsonl` or `csv` from the first bytes, without consuming them."""
-    head = reader.peek(4096)[:4096].lstrip(codecs.BOM_UTF8).lstrip()
+    """Guess `json` (an array or object), `jsonl` or `csv` from the first bytes, without consuming them.
+
+    An object whose first line is not whole in what has arrived (a record longer than the buffer) is
+    JSON Lines: a one-line JSON document reads the same way, and a document spread over several lines
+    shows a line end within its first bytes.
+    """
+    with _located(lambda: 1):
+        head = reader.peek(_BUFFER_SIZE).lstrip(codecs.BOM_UTF8).lstrip()
     if head.startswith(b"["):
         return "json"
     if head.startswith(b"{"):
-        first_line = head.split(b"\n", 1)[0].strip()
+        first_line, newline, _ = head.partition(b"\n")
+        if not newline:
+            return "jsonl"
         try:
-            _JSON_DECODER.decode(first_line)
+            _JSON_DECODER.decode(first_line.strip())
         except msgspec.DecodeError:
             return "json"  # an object spread over several lines: one JSON document
         return "jsonl"
@@ -142,24 +173,26 @@ def sniff_format(reader: io.BufferedReader) -> str:
 
 def read_jsonl_records(raw: t.BinaryIO | t.IO[bytes], source: str) -> Iterator[Numbered]:
     """Yield `(line_number, record)` for each JSON object line; blank lines are skipped."""
-    reader = open_decompressed(raw, source)
+    reader = _skip_bom(open_decompressed(raw, source))
     decode = _JSON_DECODER.decode
-    for line_number, line in enumerate(reader, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = decode(line)
-        except msgspec.DecodeError as exc:
-            detail = "the line is not valid JSON" if line.endswith(b"\n") else (
-                "the last line is cut off (the file looks truncated)"
-            )
-            error = TruncatedInputError if not line.endswith(b"\n") else MalformedInputError
-            raise error(source, f"{detail}: {exc}", line=line_number) from None
-        if not isinstance(record, dict):
-            raise MalformedInputError(
-                source, f"expected a JSON object, got {type(record).__name__}", line=line_number
-            )
-        yield line_number, record
+    line_number = 0
+    with _located(lambda: line_number + 1):
+        for line_number, line in enumerate(reader, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = decode(line)
+            except msgspec.DecodeError as exc:
+                detail = "the line is not valid JSON" if line.endswith(b"\n") else (
+                    "the last line is cut off (the file looks truncated)"
+                )
+                error = TruncatedInputError if not line.endswith(b"\n") else MalformedInputError
+                raise error(source, f"{detail}: {exc}", line=line_number) from None
+            if not isinstance(record, dict):
+                raise MalformedInputError(
+                    source, f"expected a JSON object, got {type(record).__name__}", line=line_number
+                )
+            yield line_number, record
 
 
 @dataclass(frozen=True)
@@ -185,7 +218,8 @@ class CSVTable:
 
 def detect_delimiter(reader: io.BufferedReader, candidates: str = ",|") -> str:
     """The candidate that splits the first line most often outside double quotes (`,` on a tie)."""
-    head = reader.peek(65536)[:65536].lstrip(codecs.BOM_UTF8)
+    with _located(lambda: 1):
+        head = reader.peek(65536)[:65536].lstrip(codecs.BOM_UTF8)
     line = head.split(b"\n", 1)[0].decode("utf-8", "replace")
     counts = dict.fromkeys(candidates, 0)
     quoted = False
@@ -249,7 +283,8 @@ def _csv_rows(
 def _csv_errors(source: str, lines: t.Any, encoding: str) -> Iterator[None]:
     """The csv module's and the decoder's errors as ours, naming the source and the physical line."""
     try:
-        yield
+        with _located(lambda: lines.line_num + 1):
+            yield
     except csv.Error as exc:
         raise TruncatedInputError(source, f"malformed CSV ({exc})", line=lines.line_num) from None
     except UnicodeDecodeError as exc:
@@ -287,15 +322,16 @@ def read_json_array_records(
     the top-level value is the array.
     """
     prefix = f"{path}.item" if path else "item"
-    reader = open_decompressed(raw, source)
+    reader = _skip_bom(open_decompressed(raw, source))
     element = 0
     try:
-        for element, record in enumerate(ijson.items(reader, prefix, use_float=True), start=1):
-            if not isinstance(record, dict):
-                raise MalformedInputError(
-                    source, f"expected a JSON object, got {type(record).__name__}", line=element, unit="element"
-                )
-            yield element, record
+        with _located(lambda: element + 1, unit="element"):
+            for element, record in enumerate(ijson.items(reader, prefix, use_float=True), start=1):
+                if not isinstance(record, dict):
+                    raise MalformedInputError(
+                        source, f"expected a JSON object, got {type(record).__name__}", line=element, unit="element"
+                    )
+                yield element, record
     except ijson.IncompleteJSONError as exc:
         message = str(exc)
         error = TruncatedInputError if "incomplete" in message.lower() or "premature" in message.lower() else (
@@ -303,6 +339,10 @@ def read_json_array_records(
         )
         raise error(
             source, f"invalid JSON after element {element} ({message.strip()})", line=element + 1, unit="element"
+        ) from None
+    except UnicodeDecodeError as exc:  # ijson's C backend decodes strings as it meets them
+        raise MalformedInputError(
+            source, f"not UTF-8 text after element {element} ({exc.reason})", line=element + 1, unit="element"
         ) from None
 
 

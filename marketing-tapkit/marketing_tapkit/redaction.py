@@ -1,10 +1,10 @@
 """Keep credentials, tokens and presigned URL signatures out of logs and exception text.
 
 Two layers: `redact_text` scrubs what we know is secret (the values of the settings marked secret, and
-tokens the tap obtained at run time) plus what looks secret (URL query strings, Authorization headers,
-`access_token` fields); `RedactingFilter` applies it to every log record, and `install_redaction`
-puts the filter on the process's log handlers and wraps `sys.excepthook` so an uncaught exception's
-traceback is scrubbed too.
+tokens the tap obtained at run time) plus what looks secret (URL query strings, Authorization headers
+including AWS SigV4 ones, SigV4 `Signature=`/`Credential=` values, `access_token` fields);
+`RedactingFilter` applies it to every log record, and `install_redaction` puts the filter on the process's
+log handlers and wraps `sys.excepthook` so an uncaught exception's traceback is scrubbed too.
 """
 
 from __future__ import annotations
@@ -25,7 +25,28 @@ REDACTED = "<redacted>"
 # A URL's query string is where presigned URLs carry their signature (X-Amz-Signature, sig=, token=):
 # never show any of it. The path stays, so a message still says which object failed.
 _URL_QUERY = re.compile(r"(?P<url>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s?#'\"<>]+)\?[^\s'\"<>#]*")
-_AUTH_HEADER = re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(basic|bearer)?\s*[A-Za-z0-9+/=._~-]+")
+# A header whose whole value is a credential, quoted as in a dict or a request's repr (botocore's DEBUG
+# "Sending http request: <AWSPreparedRequest ... headers={'Authorization': b'AWS4-HMAC-SHA256
+# Credential=..., SignedHeaders=..., Signature=...'}>"): the whole quoted value goes.
+_QUOTED_SECRET_HEADER = re.compile(
+    r"""(?i)(['"]?(?:proxy-)?(?:authorization|x-amz-security-token)['"]?\s*[:=]\s*b?)(['"])(?:(?!\2).)*\2"""
+)
+# An unquoted AWS SigV4 Authorization header ("Authorization: AWS4-HMAC-SHA256 Credential=..., ...,
+# Signature=..."): everything up to the end of the signature, or of the line.
+_SIGV4_AUTH_HEADER = re.compile(
+    r"(?i)((?:proxy-)?authorization\s*[:=]\s*)AWS4-[A-Z0-9-]+\s(?:[^\r\n]*?Signature=[0-9a-fA-F]+|[^\r\n]*)"
+)
+# SigV4 parameters anywhere else (a query string without a scheme, a header value printed alone):
+# the value goes, the name stays so that a message still says what was there.
+_SIGV4_PARAM = re.compile(
+    r"(?i)\b((?:X-Amz-)?(?:Signature|Credential|Security-Token)=)[^\s&,;'\"<>]+"
+)
+# botocore's DEBUG "Signature:\n<hex>" (auth.py) prints the request's signature on a line of its own.
+_SIGNATURE_LINE = re.compile(r"(?i)\b(signature:\s*)[0-9a-f]{16,}")
+# (Not a value one of the patterns above has replaced already.)
+_AUTH_HEADER = re.compile(
+    r"(?i)(authorization['\"]?\s*[:=](?!\s*b?['\"]?<redacted>)\s*(?:b['\"]|['\"])?)(basic|bearer)?\s*[A-Za-z0-9+/=._~-]+"
+)
 _SCHEME_TOKEN = re.compile(r"\b(Basic|Bearer)\s+[A-Za-z0-9+/=._~-]{8,}")
 _TOKEN_FIELD = re.compile(
     r"(?i)(['\"]?(?:access_token|refresh_token|client_secret|api_secret|api_token|password|secret)['\"]?"
@@ -63,6 +84,10 @@ class SecretRegistry:
             if secret in text:
                 text = text.replace(secret, REDACTED)
         text = redact_url(text)
+        text = _QUOTED_SECRET_HEADER.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}{m.group(2)}", text)
+        text = _SIGV4_AUTH_HEADER.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
+        text = _SIGV4_PARAM.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
+        text = _SIGNATURE_LINE.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
         text = _AUTH_HEADER.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
         text = _SCHEME_TOKEN.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
         return _TOKEN_FIELD.sub(lambda m: f"{m.group(1)}{REDACTED}", text)

@@ -13,16 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.warehouses import DuckDBWarehouse, PostgresWarehouse, Warehouse
-from tests.profiles import PROFILES, TapProfile
+from tests.e2e.warehouses import DuckDBWarehouse, PostgresWarehouse, Warehouse, assert_rows_match
+from tests.profiles import PROFILES
 from tests.support import Admin, meltano
-
-
-def assert_rows_match(warehouse: Warehouse, profile: TapProfile, expected: dict[str, int]) -> None:
-    for table, rows in expected.items():
-        keys = profile.table_keys[table]
-        assert warehouse.count(profile.schema, table) == rows, f"{table}: rows in {warehouse.loader}"
-        assert warehouse.distinct_keys(profile.schema, table, keys) == rows, f"{table}: each key once"
 
 
 @pytest.mark.parametrize("loader", ["target-duckdb", "target-postgres"])

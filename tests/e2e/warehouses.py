@@ -9,6 +9,9 @@ import duckdb
 
 from tests.postgres import PostgresServer
 
+if t.TYPE_CHECKING:
+    from tests.profiles import TapProfile
+
 
 class Warehouse(t.Protocol):
     loader: str
@@ -18,6 +21,17 @@ class Warehouse(t.Protocol):
     def distinct_keys(self, schema: str, table: str, keys: t.Sequence[str]) -> int: ...
     def columns(self, schema: str, table: str) -> set[str]: ...
     def tables(self, schema: str) -> set[str]: ...
+    def keys(self, schema: str, table: str, keys: t.Sequence[str]) -> set[tuple[t.Any, ...]]: ...
+
+
+def assert_rows_match(warehouse: Warehouse, profile: TapProfile, expected: dict[str, int]) -> None:
+    """Each table holds exactly `expected` rows, each primary key once."""
+    for table, rows in expected.items():
+        keys = profile.table_keys[table]
+        count = warehouse.count(profile.schema, table)
+        assert count == rows, f"{table}: {count} rows in {warehouse.loader}, {rows} expected"
+        distinct = warehouse.distinct_keys(profile.schema, table, keys)
+        assert distinct == rows, f"{table}: {distinct} distinct keys in {warehouse.loader}, {rows} expected"
 
 
 class DuckDBWarehouse:
@@ -53,6 +67,12 @@ class DuckDBWarehouse:
         rows = self._query("select table_name from information_schema.tables where table_schema = ?", [schema])
         return {r[0] for r in rows}
 
+    def keys(self, schema: str, table: str, keys: t.Sequence[str]) -> set[tuple[t.Any, ...]]:
+        if not self.path.exists() or table not in self.tables(schema):
+            return set()
+        columns = ", ".join(f'"{k.lower()}"' for k in keys)
+        return set(self._query(f'select {columns} from "{schema}"."{table}"'))
+
 
 class PostgresWarehouse:
     """A schema in the throwaway PostgreSQL server (meltanolabs-target-postgres keeps column case)."""
@@ -87,3 +107,10 @@ class PostgresWarehouse:
     def tables(self, schema: str) -> set[str]:
         rows = self.server.query(f"select table_name from information_schema.tables where table_schema = '{schema}'")
         return {r[0] for r in rows}
+
+    def keys(self, schema: str, table: str, keys: t.Sequence[str]) -> set[tuple[t.Any, ...]]:
+        if table not in self.tables(schema):
+            return set()
+        actual = {c.lower(): c for c in self._raw_columns(schema, table)}
+        columns = ", ".join(f'"{actual[k.lower()]}"' for k in keys)
+        return set(self.server.query(f'select {columns} from "{schema}"."{table}"'))

@@ -69,3 +69,44 @@ def test_a_successful_sync_logs_no_credentials_even_at_debug_level(emulator) -> 
     assert run.returncode == 0, run.stderr
     assert_no_secrets(run.stderr, [SECRET, KEY_ID])
     assert_no_secrets(str(run.states), [SECRET, KEY_ID])
+
+
+def test_aws_sigv4_signatures_credentials_and_authorization_headers_are_scrubbed() -> None:
+    """botocore/s3fs DEBUG lines (tap-cordial's S3 export reading) print the SigV4 Authorization header,
+    the signature on a line of its own, and presigned queries; none of their secret parts may remain."""
+    key_id, signature, token = "AKIASANDBOXKEYID0001", "0f" * 32, "FwoGZXIvYXdzEJr-session-token"
+    header = (
+        f"AWS4-HMAC-SHA256 Credential={key_id}/20261201/us-east-1/s3/aws4_request, "
+        f"SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature={signature}"
+    )
+    lines = [
+        # endpoint.py: "Sending http request: %s" with the AWSPreparedRequest's repr (header values bytes).
+        "Sending http request: <AWSPreparedRequest stream_output=True, method=GET, "
+        "url=http://127.0.0.1:9000/exports/cordial/part-1.json.gz, headers={'User-Agent': b'aiobotocore/3.10', "
+        f"'X-Amz-Date': b'20261201T094400Z', 'X-Amz-Security-Token': b'{token}', 'Authorization': b'{header}'}}>",
+        f"Authorization: {header}",
+        f'{{"Authorization": "{header}"}}',
+        f"Signature:\n{signature}",  # auth.py
+        f"GET /exports/part-1.json.gz?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential={key_id}%2F20261201"
+        f"&X-Amz-Signature={signature}&X-Amz-Expires=900",  # a presigned query without a scheme
+        f"credential scope Credential={key_id}/20261201/us-east-1/s3/aws4_request; Signature={signature}",
+    ]
+    registry = SecretRegistry()
+    for line in lines:
+        scrubbed = registry.redact(line)
+        for leaked in (key_id, signature, token):
+            assert leaked not in scrubbed, f"{leaked[:6]}... survives in {scrubbed!r}"
+        assert REDACTED in scrubbed
+    scrubbed = registry.redact(lines[0])
+    assert "url=http://127.0.0.1:9000/exports/cordial/part-1.json.gz" in scrubbed, "the object stays named"
+    assert "'X-Amz-Date': b'20261201T094400Z'" in scrubbed, "ordinary headers stay readable"
+    assert_no_secrets(scrubbed, [key_id, signature, token])
+    assert_no_secrets(registry.redact(lines[1]), [key_id, signature])
+    assert_no_secrets(registry.redact(lines[2]), [key_id, signature])
+
+
+def test_redaction_through_the_log_filter_covers_botocore_debug_records() -> None:
+    signature = "ab" * 32
+    record = logging.LogRecord("botocore.auth", logging.DEBUG, __file__, 1, "Signature:\n%s", (signature,), None)
+    RedactingFilter(SecretRegistry()).filter(record)
+    assert signature not in record.getMessage()
