@@ -14,14 +14,15 @@ NEXT_SDK := 0.55.0b7
 NEXT_VENV := .venv-next-sdk
 NEXT_STAMP := $(NEXT_VENV)/.installed
 
-.PHONY: help deps demo test test-next-sdk lint bench reliability dist plugins clean
+.PHONY: help deps demo test test-next-sdk lint bench bench-quick reliability dist plugins clean
 
 help:
 	@echo "make demo         install everything, start the API emulators, load all four taps into DuckDB"
 	@echo "make test         install everything and run the whole test suite"
 	@echo "make test-next-sdk  the suite (less the Meltano runs) on singer-sdk $(NEXT_SDK), in $(NEXT_VENV)"
 	@echo "make lint         ruff and mypy"
-	@echo "make bench        throughput and memory benchmarks (prints figures, writes bench/results/)"
+	@echo "make bench        throughput, memory, loader and latency tables (prints figures, writes bench/results/)"
+	@echo "make bench-quick  the same tables, reduced (fewer records and configurations): a few minutes"
 	@echo "make reliability  the fault x tap matrix (also part of make test)"
 	@echo "make dist         wheels and sdists of the kit and the four taps into dist/, checked with twine"
 	@echo "make plugins      regenerate tap-*/plugin.yml and the settings tables of the tap READMEs"
@@ -68,8 +69,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy marketing-tapkit/marketing_tapkit tap-*/tap_* sandbox
 
+# bench/README.md says what each table measures and holds the last figures.
 bench: deps
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/run.py
+
+bench-quick: deps
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/run.py --records 20000 --load-records 5000 \
+		--latency-records 5000 --quick
 
 reliability: deps
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -n 2 tests/reliability --timeout 900
