@@ -1,19 +1,22 @@
-"""Every tap through `meltano run` into DuckDB and a real PostgreSQL server, twice.
+"""Every tap through `meltano run` into DuckDB and a real PostgreSQL server, twice, and into JSON Lines.
 
-The first run must land exactly what the emulator served (rows counted by primary key); between the
-runs the emulator serves more rows and a new custom field, and the second run must upsert (no row
-twice), add the new column, and lose nothing.
+The loaders run as `meltano.yml` ships them (the fastest exact configuration `bench/run.py` found, see
+bench/README.md): the tests override where a loader writes, never how. The first run must land exactly
+what the emulator served (rows counted by primary key); between the runs the emulator serves more rows
+and a new custom field, and the second run must upsert (no row twice), add the new column, and lose
+nothing.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import typing as t
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.warehouses import DuckDBWarehouse, PostgresWarehouse, Warehouse
+from tests.e2e.warehouses import DuckDBWarehouse, JsonlWarehouse, PostgresWarehouse, Warehouse
 from tests.profiles import PROFILES, TapProfile
 from tests.support import Admin, meltano
 
@@ -23,6 +26,24 @@ def assert_rows_match(warehouse: Warehouse, profile: TapProfile, expected: dict[
         keys = profile.table_keys[table]
         assert warehouse.count(profile.schema, table) == rows, f"{table}: rows in {warehouse.loader}"
         assert warehouse.distinct_keys(profile.schema, table, keys) == rows, f"{table}: each key once"
+
+
+#: What meltano.yml sets for each loader beyond where it writes: the configurations the bench measured
+#: fastest among those that land every row exactly. The runs below prove they do.
+SHIPPED_LOADER_CONFIG: dict[str, dict[str, t.Any]] = {
+    "target-duckdb": {"add_metadata_columns": True},
+    "target-postgres": {"add_record_metadata": True, "use_copy": True, "validate_records": False},
+    "target-jsonl": {"do_timestamp_file": False},
+}
+
+
+@pytest.mark.parametrize("loader", sorted(SHIPPED_LOADER_CONFIG))
+def test_meltano_yml_ships_the_loader_configuration_these_runs_prove(loader: str, tmp_path: Path) -> None:
+    done = meltano("config", "print", loader, env={"MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    config = json.loads(done.stdout[done.stdout.index("{"):])
+    shipped = {name: config.get(name) for name in SHIPPED_LOADER_CONFIG[loader]}
+    assert shipped == SHIPPED_LOADER_CONFIG[loader]
 
 
 @pytest.mark.parametrize("loader", ["target-duckdb", "target-postgres"])
@@ -86,3 +107,15 @@ def test_batch_messages_load_the_same_rows_into_postgres_as_records(
     warehouse = PostgresWarehouse(postgres)
     batch_profile = dataclasses.replace(profile, schema=f"{profile.schema}_batch")
     assert_rows_match(warehouse, batch_profile, profile.expected_rows(profile.emulator_settings))
+
+
+@pytest.mark.parametrize("vendor", sorted(PROFILES))
+def test_a_meltano_run_into_json_lines_files_writes_every_row_once(vendor: str, emulator, tmp_path: Path) -> None:
+    """target-jsonl appends, so one run: each table's file holds every row the emulator served, each key once."""
+    profile = PROFILES[vendor]
+    server = emulator(vendor, **profile.emulator_settings)
+    warehouse = JsonlWarehouse(tmp_path / "jsonl")
+    env = {**profile.env(server), **warehouse.env(), "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}"}
+    done = meltano("run", profile.tap, "target-jsonl", env=env)
+    assert done.returncode == 0, done.stderr[-5000:]
+    assert_rows_match(warehouse, profile, profile.expected_rows(profile.emulator_settings))
