@@ -110,12 +110,20 @@ def test_batch_messages_load_the_same_rows_into_postgres_as_records(
 
 
 @pytest.mark.parametrize("vendor", sorted(PROFILES))
-def test_a_meltano_run_into_json_lines_files_writes_every_row_once(vendor: str, emulator, tmp_path: Path) -> None:
-    """target-jsonl appends, so one run: each table's file holds every row the emulator served, each key once."""
+def test_a_meltano_run_into_json_lines_files_writes_every_key_it_was_served(
+    vendor: str, emulator, tmp_path: Path
+) -> None:
+    """target-jsonl appends, so one run: each table's file holds every key the emulator served.
+
+    A file is append-only: a record served twice (Evergage's user that changes mid-export) is in it twice.
+    """
     profile = PROFILES[vendor]
     server = emulator(vendor, **profile.emulator_settings)
     warehouse = JsonlWarehouse(tmp_path / "jsonl")
     env = {**profile.env(server), **warehouse.env(), "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}"}
     done = meltano("run", profile.tap, "target-jsonl", env=env)
     assert done.returncode == 0, done.stderr[-5000:]
-    assert_rows_match(warehouse, profile, profile.expected_rows(profile.emulator_settings))
+    duplicates_served = len(profile.emulator_settings.get("duplicates", ()))
+    for table, rows in profile.expected_rows(profile.emulator_settings).items():
+        assert warehouse.distinct_keys(profile.schema, table, profile.table_keys[table]) == rows, table
+        assert rows <= warehouse.count(profile.schema, table) <= rows + duplicates_served, table
