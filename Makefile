@@ -14,7 +14,7 @@ NEXT_SDK := 0.55.0b7
 NEXT_VENV := .venv-next-sdk
 NEXT_STAMP := $(NEXT_VENV)/.installed
 
-.PHONY: help deps demo orchestrate test test-next-sdk lint bench bench-partitions reliability dist plugins clean
+.PHONY: help deps demo orchestrate test test-next-sdk lint bench bench-quick bench-partitions reliability dist plugins clean
 
 help:
 	@echo "make demo         install everything, start the API emulators, load all four taps into DuckDB"
@@ -22,7 +22,8 @@ help:
 	@echo "make test         install everything and run the whole test suite"
 	@echo "make test-next-sdk  the suite (less the Meltano runs) on singer-sdk $(NEXT_SDK), in $(NEXT_VENV)"
 	@echo "make lint         ruff and mypy"
-	@echo "make bench        throughput and memory benchmarks (prints figures, writes bench/results/)"
+	@echo "make bench        throughput, memory, loader and latency tables (prints figures, writes bench/results/)"
+	@echo "make bench-quick  the same tables, reduced (fewer records and configurations): a few minutes"
 	@echo "make bench-partitions  wall time of 1, 2 and 4 parts side by side against one process"
 	@echo "make reliability  the fault x tap matrix (also part of make test)"
 	@echo "make dist         wheels and sdists of the kit and the four taps into dist/, checked with twine"
@@ -73,8 +74,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy marketing-tapkit/marketing_tapkit tap-*/tap_* sandbox orchestration
 
+# bench/README.md says what each table measures and holds the last figures.
 bench: deps
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/run.py
+
+bench-quick: deps
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/run.py --records 20000 --load-records 5000 \
+		--latency-records 5000 --quick
 
 bench-partitions: deps
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/bench_partitions.py

@@ -1,7 +1,11 @@
-"""Uniform read access to the two warehouses the end-to-end tests load: DuckDB files and PostgreSQL."""
+"""Uniform read access to what the loaders write: DuckDB files, PostgreSQL schemas, JSON Lines files.
+
+The end-to-end tests and `bench/run.py` (which checks every loader run for exactness) read through these.
+"""
 
 from __future__ import annotations
 
+import json
 import typing as t
 from pathlib import Path
 
@@ -114,3 +118,31 @@ class PostgresWarehouse:
         actual = {c.lower(): c for c in self._raw_columns(schema, table)}
         columns = ", ".join(f'"{actual[k.lower()]}"' for k in keys)
         return set(self.server.query(f'select {columns} from "{schema}"."{table}"'))
+
+class JsonlWarehouse:
+    """target-jsonl's directory: one `<stream>.jsonl` per table, appended to (the schema is not used)."""
+
+    loader = "target-jsonl"
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def env(self) -> dict[str, str]:
+        return {"TARGET_JSONL_DESTINATION_PATH": str(self.directory), "TARGET_JSONL_DO_TIMESTAMP_FILE": "false"}
+
+    def _records(self, table: str) -> t.Iterator[dict[str, t.Any]]:
+        with (self.directory / f"{table}.jsonl").open(encoding="utf-8") as lines:
+            for line in lines:
+                yield json.loads(line)
+
+    def count(self, schema: str, table: str) -> int:
+        return sum(1 for _ in self._records(table))
+
+    def distinct_keys(self, schema: str, table: str, keys: t.Sequence[str]) -> int:
+        return len({json.dumps([record.get(k) for k in keys]) for record in self._records(table)})
+
+    def columns(self, schema: str, table: str) -> set[str]:
+        return {column.lower() for record in self._records(table) for column in record}
+
+    def tables(self, schema: str) -> set[str]:
+        return {path.stem for path in self.directory.glob("*.jsonl")}
