@@ -7,7 +7,9 @@ import sys
 import typing as t
 from functools import cached_property
 
+from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
+from singer_sdk.helpers import capabilities as sdk_capabilities
 from singer_sdk.singerlib import RecordMessage
 from typing_extensions import override
 
@@ -53,6 +55,19 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
         sys.stdout.flush()
 
 
+def sdk_builtin_setting_names() -> set[str]:
+    """Every setting the SDK may add to a tap's config by capability (stream maps, flattening, batch,
+    ACTIVATE_VERSION, ...): known settings even where a release appends them only on demand."""
+    names: set[str] = set()
+    for attribute, value in vars(sdk_capabilities).items():
+        if not attribute.endswith("_CONFIG") or attribute.startswith(("TARGET_", "ADD_RECORD_")):
+            continue
+        schema = value.to_dict() if isinstance(value, th.PropertiesList) else value
+        if isinstance(schema, dict):
+            names.update((schema.get("properties") or {}).keys())
+    return names
+
+
 class KitTap(SDKTap):
     """A `Tap` that writes Singer messages with msgspec and scrubs secrets from everything it logs."""
 
@@ -74,6 +89,7 @@ class KitTap(SDKTap):
         """Name every setting the tap does not know, with the nearest valid one: a warning, or with
         `strict_settings: true` an error, before any request (a typo is otherwise silently ignored)."""
         known = set((self.config_jsonschema.get("properties") or {}).keys()) | {"strict_settings"}
+        known |= sdk_builtin_setting_names()
         messages = unknown_setting_messages(self.config, known)
         if not messages:
             return

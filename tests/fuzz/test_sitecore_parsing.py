@@ -1,5 +1,6 @@
 """Sitecore CDP's timestamps (its own format, bookmarks compared as text) and its export files (CSV with
-`,` or `|`, JSON Lines), read by the tap's `read_rows` from the sandbox's writers."""
+`,` or `|`, JSON Lines), read by the kit's `read_any_records` (as the tap reads export files) from the
+sandbox's writers."""
 
 from __future__ import annotations
 
@@ -8,9 +9,8 @@ from datetime import UTC, datetime
 
 from hypothesis import given
 from hypothesis import strategies as st
-from marketing_tapkit.readers import open_decompressed
+from marketing_tapkit.readers import CSVOptions, open_decompressed, read_any_records
 from tap_sitecore_cdp.client import format_timestamp, parse_timestamp
-from tap_sitecore_cdp.exports import CSVOptions, read_rows
 
 from tests.fuzz.bodies import expected, write
 from tests.fuzz.strategies import stream_records, text
@@ -43,4 +43,4 @@ def test_export_files_read_back_equal(records, delimiter: str, detect: bool, fmt
     body = write(fmt, records, delimiter=delimiter, quote_all=True, gzipped=gzipped)
     reader = open_decompressed(io.BytesIO(body), "file 0")
     options = CSVOptions(delimiter=None if detect else delimiter)
-    assert list(read_rows(reader, "file 0", options)) == expected(fmt, records)
+    assert list(read_any_records(reader, "file 0", csv_options=options)) == expected(fmt, records)
