@@ -50,8 +50,10 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
 
     def flush(self) -> None:
         if self._pending:
-            sys.stdout.buffer.write(self._pending)
-            self._pending.clear()
+            # Swap before writing: a signal handler that flushes again (the SDK's SIGTERM handler writes
+            # a STATE) then finds an empty buffer, instead of writing the same records twice.
+            pending, self._pending = self._pending, bytearray()
+            sys.stdout.buffer.write(pending)
         sys.stdout.flush()
 
 
