@@ -24,12 +24,10 @@ What it implements, with the spec section it follows:
   `errors._global` (not found), `success: false` in a 200 (an unknown segmentation in a filter), the
   HTML 404 of an unknown path; plus the framework's faults.
 - Setting `extra_properties` adds customer properties between runs (schema evolution tests).
-- `request_bodies(path_suffix)`: the JSON bodies of the POSTs answered (the request log tests read).
 """
 
 from __future__ import annotations
 
-import collections
 import json
 import typing as t
 from http import HTTPStatus
@@ -64,7 +62,6 @@ NO_PERMISSION_MESSAGES = {
     CATALOG_ITEMS: "No permission to get catalog items",
     CATALOG_ITEM: "No permission to get catalog item",
 }
-BODY_LOG_SIZE = 1000
 CATALOG_ITEMS_REACH = 1001  # count + skip may not exceed this (spec §6.3)
 NOT_FOUND_HTML = (
     "<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n"
@@ -106,15 +103,6 @@ class BloomreachEmulator(Emulator):
     def __init__(self, **kwargs: t.Any) -> None:
         super().__init__(**kwargs)
         self._segment_sizes: dict[str, list[int]] = {}
-        self._bodies: collections.deque[tuple[str, dict[str, t.Any]]] = collections.deque(maxlen=BODY_LOG_SIZE)
-
-    def request_bodies(self, path_suffix: str) -> list[dict[str, t.Any]]:
-        """The JSON bodies of the authorized POSTs whose path ends with `path_suffix`, oldest first.
-
-        The request log tests read to see what a tap sent (the last `BODY_LOG_SIZE` POSTs are kept).
-        """
-        with self._lock:
-            return [body for path, body in self._bodies if path.endswith(path_suffix)]
 
     @override
     def on_settings_changed(self) -> None:
@@ -170,8 +158,6 @@ class BloomreachEmulator(Emulator):
             raise HTTPError(400, "Invalid JSON") from None
         if not isinstance(body, dict):
             raise HTTPError(400, "Invalid JSON")
-        with self._lock:
-            self._bodies.append((request.path, body))
         return body
 
     # Customers ------------------------------------------------------------------------------------

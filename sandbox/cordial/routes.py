@@ -19,8 +19,6 @@ What it implements, with the spec section it follows:
   429 with those and `Retry-After` once the per-route window is used up (§5); the kit's faults.
 - Setting `max_page_depth` (tests): a page starting past that many records answers 400, as stores that
   cap how deep a list can be paged do (GUESSED for Cordial: its docs name no such cap).
-- `api_requests`: every API request served (method, path, query, JSON body, status), for tests that check
-  what the tap sent.
 
 Companion servers: `on_start` starts a local S3 server, an SFTP server, an FTP server and a GCS server
 (`sandbox.cordial.destinations`), creates the buckets (`s3_buckets`, `gcs_buckets`) and folders
@@ -94,37 +92,6 @@ CORDIAL_API = SwaggerContract("cordial-v2.swagger.json", amendments=[
 ])
 
 
-class RequestLog:
-    """The API requests an emulator served: what a tap sent, for tests (the most recent `limit`)."""
-
-    def __init__(self, limit: int = 10_000) -> None:
-        self.limit = limit
-        self._entries: list[dict[str, t.Any]] = []
-        self._lock = threading.Lock()
-
-    def add(self, request: Request, status: int) -> None:
-        try:
-            body = request.json() if request.body else None
-        except HTTPError:
-            body = None
-        entry = {"method": request.method, "path": request.path,
-                 "query": {name: values[0] if len(values) == 1 else values for name, values in request.query.items()},
-                 "json": body, "status": status}
-        with self._lock:
-            self._entries.append(entry)
-            del self._entries[:-self.limit]
-
-    def entries(self, method: str | None = None, path: str | None = None) -> list[dict[str, t.Any]]:
-        """The requests served, oldest first; only those of `method` and `path` when given."""
-        with self._lock:
-            return [entry for entry in self._entries
-                    if (method is None or entry["method"] == method) and (path is None or entry["path"] == path)]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
-
 class CordialEmulator(Emulator):
     vendor = "cordial"
     default_port = 8703
@@ -174,7 +141,6 @@ class CordialEmulator(Emulator):
         self._windows: dict[str, tuple[float, int]] = {}
         self._window_lock = threading.Lock()
         #: Every API request served, oldest first (public: tests read what the tap sent).
-        self.api_requests = RequestLog()
 
     @override
     def on_settings_changed(self) -> None:
@@ -218,7 +184,6 @@ class CordialEmulator(Emulator):
         if request.path.startswith("/_sandbox/"):
             return super().handle(request)
         response = self._serve(request)
-        self.api_requests.add(request, response.status)
         return response
 
     def _serve(self, request: Request) -> Response:

@@ -164,12 +164,25 @@ class Emulator(Seeded):
 
     # Request log ----------------------------------------------------------------------------------
 
-    def log_request(self, *, at: float, method: str, path: str, query: dict[str, list[str]], status: int) -> None:
+    def log_request(
+        self, *, at: float, method: str, path: str, query: dict[str, list[str]], status: int, body: bytes = b""
+    ) -> None:
         """Note one answered request (the server calls this for every non-admin request, faults included)."""
+        try:
+            document = json.loads(body) if body else None
+        except ValueError:
+            document = None
         entry = {"at": at, "method": method, "path": path,
-                 "query": {k: v[0] if len(v) == 1 else v for k, v in query.items()}, "status": status}
+                 "query": {k: v[0] if len(v) == 1 else v for k, v in query.items()}, "json": document,
+                 "status": status}
         with self._lock:
             self.request_log.append(entry)
+
+    def logged_requests(self, method: str | None = None, path_ending: str = "") -> list[dict[str, t.Any]]:
+        """The requests in the log, oldest first; only those of `method` whose path ends with `path_ending`."""
+        with self._lock:
+            return [entry for entry in self.request_log
+                    if (method is None or entry["method"] == method) and entry["path"].endswith(path_ending)]
 
     # Dispatch -------------------------------------------------------------------------------------
 

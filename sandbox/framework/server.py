@@ -61,7 +61,7 @@ class _Handler(BaseHTTPRequestHandler):
                 message = "Too Many Requests" if fault.status == 429 else HTTPStatus(fault.status).phrase
                 response = emulator.error_response(HTTPError(fault.status, message, headers=headers))
             emulator.observe(request, None)  # the request still meets the contract; the fault's answer needn't
-            self._send(response, None)
+            self._send(request, response, None)
             return
         try:
             response = emulator.handle(request)
@@ -69,14 +69,14 @@ class _Handler(BaseHTTPRequestHandler):
             LOGGER.exception("emulator error")
             response = emulator.error_response(HTTPError(500, f"emulator error: {exc}"))
         emulator.observe(request, response)  # before sending: checked by the time the client has it
-        self._send(response, fault)
+        self._send(request, response, fault)
 
-    def _send(self, response: Response, fault: Fault | None) -> None:
+    def _send(self, request: Request, response: Response, fault: Fault | None) -> None:
         split = urlsplit(self.path)
         if not split.path.startswith(ADMIN_PREFIX):
             self.server.emulator.log_request(
                 at=getattr(self, "_arrived", time.time()), method=self.command, path=split.path,
-                query=parse_qs(split.query, keep_blank_values=True), status=response.status,
+                query=parse_qs(split.query, keep_blank_values=True), status=response.status, body=request.body,
             )
         body = response.body
         if fault and fault.kind in {"truncate", "corrupt"}:

@@ -18,7 +18,7 @@ END_OF_JUNE_IN_PRAGUE = 1719784799
 def _sent(server, path_suffix: str) -> list[tuple[object, object]]:
     """(`execution_time`, `timezone`) of each body the emulator received on `path_suffix`."""
     return [(body.get("execution_time", "unset"), body.get("timezone"))
-            for body in server.emulator.request_bodies(path_suffix)]
+            for body in (entry["json"] or {} for entry in server.emulator.logged_requests("POST", path_suffix))]
 
 
 @pytest.mark.parametrize("execution_time", [
@@ -61,4 +61,4 @@ def test_a_misspelt_execution_time_is_named_with_the_setting_it_resembles(bloomr
     assert run.returncode != 0
     assert "Setting `executionTime` is not a setting of this tap" in run.stderr
     assert "did you mean `execution_time`?" in run.stderr
-    assert server.emulator.request_bodies("/customers/export") == []
+    assert server.emulator.logged_requests("POST", "/customers/export") == []

@@ -63,7 +63,7 @@ class CordialSandbox:
 
     def export_requests(self) -> list[dict[str, t.Any]]:
         """The export requests (POST bodies) the emulator received, oldest first."""
-        return [entry for entry in self.emulator.api_requests.entries(method="POST") if "export" in entry["path"]]
+        return [entry for entry in self.emulator.logged_requests("POST") if "export" in entry["path"]]
 
     def s3_keys(self, prefix: str) -> list[str]:
         assert self.emulator.destinations.s3 is not None

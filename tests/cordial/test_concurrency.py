@@ -14,14 +14,14 @@ def _contact_ids(box: CordialSandbox, count: int) -> list[str]:
 
 
 def _contact_pages(box: CordialSandbox) -> list[dict]:
-    return box.emulator.api_requests.entries(method="GET", path="/v2/contacts")
+    return box.emulator.logged_requests("GET", "/v2/contacts")
 
 
 def test_contacts_fetched_ahead_arrive_in_page_order(cordial):
     box = cordial(scale=430)  # 8 full pages of 50, then a short one
     ahead = run(box.config(max_concurrent_requests=4), "contacts")
     requested_ahead = len(_contact_pages(box))
-    box.emulator.api_requests.clear()
+    box.emulator.request_log.clear()
     one_at_a_time = run(box.config(max_concurrent_requests=1), "contacts")
 
     assert ahead.returncode == 0, ahead.stderr[-2000:]
@@ -60,7 +60,7 @@ def test_orders_pages_are_fetched_ahead_within_each_capped_query(cordial):
     assert result.returncode == 0, result.stderr[-2000:]
     order_ids = ids(result.records("orders"), "orderID")
     assert order_ids == [box.emulator.data.order(index)["orderID"] for index in range(12_500)]
-    queries = [entry["query"] for entry in box.emulator.api_requests.entries(method="GET", path="/v2/orders")]
+    queries = [entry["query"] for entry in box.emulator.logged_requests("GET", "/v2/orders")]
     first = [q for q in queries if "purchaseDate[gte]" not in q]
     second = [q for q in queries if "purchaseDate[gte]" in q]
     assert sorted(int(q["page"]) for q in first)[:4] == [1, 2, 3, 4]
