@@ -141,9 +141,12 @@ class KitHTTPStream(SDKStream[_TToken]):
         depth = parse_qs(urlsplit(response.url or "").query).get(self.page_parameter, [""])[0]
         if not depth.isdigit() or int(depth) == 0:
             return None
-        narrow = ", ".join(f"`{name}`" for name in self.narrow_scan_settings) or "the tap's filter settings"
-        return (f"The API refused a page deep into the scan ({self.page_parameter} {int(depth):,} reached): some "
-                f"APIs cap how deep a list can be paged. Narrow the scan with {narrow}")
+        reached = (f"The API refused a page deep into the scan ({self.page_parameter} {int(depth):,} reached): "
+                   "some APIs cap how deep a list can be paged")
+        if not self.narrow_scan_settings:
+            return (f"{reached}. No setting of this tap narrows the scan: deselect `{self.name}` to sync the "
+                    "other streams")
+        return f"{reached}. Narrow the scan with {', '.join(f'`{name}`' for name in self.narrow_scan_settings)}"
 
     def vendor_message(self, response: requests.Response) -> str:
         """The vendor's own words from an error response (override where a vendor has its own shape)."""

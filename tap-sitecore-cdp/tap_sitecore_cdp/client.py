@@ -6,7 +6,6 @@ import email.utils
 import typing as t
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from urllib.parse import parse_qs, urlsplit
 
 import msgspec
 from marketing_tapkit.config import config_error, validate_base_url
@@ -233,6 +232,8 @@ class GuestAPIStream(SitecoreStream):
     #: How deep a page is: a 400 on a page deep into the scan names the offset reached (some tenants cap
     #: offset + limit). No setting narrows the scan (the API's filters match one guest), so none is named.
     page_parameter = "offset"
+    # No setting narrows a guest scan: the Guest API's filters match single guests, and `guest_page_size`
+    # does not change the depth (the kit's deep-page message then says to deselect the stream).
     narrow_scan_settings = ()
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
@@ -302,13 +303,3 @@ class GuestAPIStream(SitecoreStream):
         if response.status_code == 400 and super().deep_page_hint(response) is None:
             return "The API refused the paging or filter parameters."
         return None
-
-    @override
-    def deep_page_hint(self, response: requests.Response) -> str | None:
-        if super().deep_page_hint(response) is None:
-            return None
-        offset = parse_qs(urlsplit(response.url or "").query)["offset"][0]
-        return (f"The API refused a page deep into the guest list (offset {int(offset):,} reached): the tenant caps "
-                "how far a collection can be paged. No setting of this tap narrows the scan (the Guest API's "
-                "filters match single guests, and `guest_page_size` does not change the depth): deselect "
-                f"`{self.name}` to sync the other streams")
