@@ -21,7 +21,9 @@ import re
 import signal
 import sqlite3
 import subprocess
+import time
 import typing as t
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -297,45 +299,109 @@ def test_killed_pipeline_runs_again_to_exactly_the_emulators_rows(pipeline: Pipe
 
 
 #: What a run that lost the race says, by cause: Meltano's own check of a running job with the same
-#: state ID, or DuckDB's lock on the warehouse file held by the other run's loader.
+#: state ID, DuckDB's lock on the warehouse file held by the other run's loader, or (two runs started in
+#: the same instant, both past Meltano's check) Meltano's run directory `.meltano/run/<plugin>/`, shared by
+#: both, where each writes the tap's catalog over the other's.
 REFUSALS = {
-    "refused: another run is in progress": "pipeline is already running",
-    "failed: the warehouse file is locked": "Could not set lock on file",
+    "refused: another run is in progress": ("pipeline is already running",),
+    "failed: the warehouse file is locked": ("Could not set lock on file",),
+    "failed: Meltano's shared run directory": ("Invalid catalog", "tap.properties.json"),
 }
 
 
-@pytest.mark.parametrize(
+def _refusal(output: str) -> str:
+    causes = [cause for cause, says in REFUSALS.items() if any(words in output for words in says)]
+    assert causes, f"the run that lost the race does not say why:\n{output[-3000:]}"
+    return causes[0]
+
+
+def _start_run(pipeline: Pipeline) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [MELTANO, "run", pipeline.profile.tap, pipeline.loader], cwd=REPO, env=meltano_env(pipeline.env),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+#: How long the first run's first pages of its main stream are held while the second run starts.
+OVERLAP_HOLD_SECONDS = 3.0
+OVERLAP_HELD_PAGES = 2
+
+
+def _held_pages_left(pipeline: Pipeline) -> int:
+    return sum(fault["times"] for fault in Admin(pipeline.base_url).pending_faults())
+ONE_JOB_TWICE = pytest.mark.parametrize(
     "pipeline", [pytest.param((vendor, "target-duckdb"), id=vendor) for vendor in sorted(PROFILES)], indirect=True
 )
-def test_two_runs_of_one_job_at_once_refuse_clearly_or_both_land_exactly(pipeline: Pipeline) -> None:
-    """Two `meltano run` of the same job started together (a scheduler's retry overlapping a slow run)."""
+
+
+@ONE_JOB_TWICE
+def test_a_second_run_while_the_first_runs_is_refused_clearly(pipeline: Pipeline) -> None:
+    """A scheduler's retry, or a manual run, overlapping a slow run of the same job."""
     profile = pipeline.profile
-    scenario = "two meltano runs at once"
+    scenario = "a second meltano run while one runs"
     # A daily job's system database exists already (two first runs would race to create its tables).
     assert meltano("state", "list", env=pipeline.env, timeout=120).returncode == 0
     try:
-        with meltano_plugin_locks(profile.tap, pipeline.loader):
-            runs = [
-                subprocess.Popen(
-                    [MELTANO, "run", profile.tap, pipeline.loader], cwd=REPO, env=meltano_env(pipeline.env),
-                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                )
-                for _ in range(2)
-            ]
-            outputs = [run.communicate(timeout=RUN_TIMEOUT)[0] for run in runs]
-        for output in outputs:
+        # The first run's first pages of its main stream are each held a few seconds, and the second run
+        # starts once the first of them has arrived: the first run is surely running when the second checks.
+        held = {"kind": "latency", "seconds": OVERLAP_HOLD_SECONDS, "times": OVERLAP_HELD_PAGES}
+        Admin(pipeline.base_url).faults({**held, "path": profile.data_path})
+        with meltano_plugin_locks(profile.tap, pipeline.loader), ThreadPoolExecutor(1) as drain:
+            first = _start_run(pipeline)
+            rest = drain.submit(first.communicate, timeout=RUN_TIMEOUT)
+            deadline = time.monotonic() + RUN_TIMEOUT
+            while _held_pages_left(pipeline) == OVERLAP_HELD_PAGES and first.poll() is None:
+                assert time.monotonic() < deadline, "the first run never asked for its main stream"
+                time.sleep(0.05)
+            second = _start_run(pipeline)
+            second_output = second.communicate(timeout=RUN_TIMEOUT)[0]
+            first_was_running = first.poll() is None
+            first_output = rest.result()[0]
+        for output in (first_output, second_output):
             assert_no_secrets(output, pipeline.secrets)
-        codes = [run.returncode for run in runs]
-        failed = [out for code, out in zip(codes, outputs, strict=True) if code != 0]
-        assert len(failed) < 2, "neither run finished:\n" + "\n----\n".join(o[-2000:] for o in failed)
-        if failed:
-            causes = [cause for cause, says in REFUSALS.items() if says in failed[0]]
-            assert causes, f"the run that lost the race does not say why clearly:\n{failed[0][-3000:]}"
-            outcome = causes[0]
-        else:
-            outcome = "both finished"
+        assert first.returncode == 0, f"the first run failed:\n{first_output[-3000:]}"
+        assert second.returncode != 0, (
+            "the second run did not notice the first"
+            + ("" if first_was_running else " (which ended before the second did: too fast to overlap?)")
+            + f":\n{second_output[-3000:]}"
+        )
+        assert _refusal(second_output) == "refused: another run is in progress", second_output[-3000:]
         assert_rows_match(pipeline.warehouse, profile, profile.expected_rows(profile.emulator_settings))
     except AssertionError:
         record_outcome(profile.vendor, f"{scenario} (target-duckdb)", "REGRESSED", ORDER + 10)
         raise
-    record_outcome(profile.vendor, f"{scenario} (target-duckdb)", f"{outcome}; warehouse exact", ORDER + 10)
+    record_outcome(profile.vendor, f"{scenario} (target-duckdb)", "refused clearly; warehouse exact", ORDER + 10)
+
+
+@ONE_JOB_TWICE
+def test_two_runs_started_in_one_instant_lose_nothing(pipeline: Pipeline) -> None:
+    """Two `meltano run` of one job started in the same instant: both can pass Meltano's running-job check
+    (it reads, then writes, the job's row), and then share Meltano's run directory. One or both fail, each
+    saying why; nothing lands twice, no state covers a row that did not land, and the next run is exact."""
+    profile = pipeline.profile
+    scenario = "two meltano runs in one instant"
+    assert meltano("state", "list", env=pipeline.env, timeout=120).returncode == 0
+    try:
+        with meltano_plugin_locks(profile.tap, pipeline.loader):
+            runs = [_start_run(pipeline) for _ in range(2)]
+            outputs = [run.communicate(timeout=RUN_TIMEOUT)[0] for run in runs]
+        for output in outputs:
+            assert_no_secrets(output, pipeline.secrets)
+        failed = [out for run, out in zip(runs, outputs, strict=True) if run.returncode != 0]
+        causes = sorted({_refusal(output) for output in failed})
+        main = profile.main_stream
+        if main in pipeline.warehouse.tables(profile.schema):
+            assert pipeline.warehouse.count(profile.schema, main) == len(pipeline.landed_keys()), (
+                f"a {main} row landed twice")
+        uncovered = pipeline.uncovered_rows(pipeline.stored_state())
+        assert not uncovered, f"the stored state covers {len(uncovered)} rows that did not land"
+        if len(failed) == 2:
+            again = pipeline.run()
+            assert again.returncode == 0, again.stderr[-3000:]
+        assert_rows_match(pipeline.warehouse, profile, profile.expected_rows(profile.emulator_settings))
+    except AssertionError:
+        record_outcome(profile.vendor, f"{scenario} (target-duckdb)", "REGRESSED", ORDER + 11)
+        raise
+    outcome = {0: "both finished", 1: "one finished, one " + ", ".join(causes)}.get(
+        len(failed), "both " + ", ".join(causes) + "; the next run finished")
+    record_outcome(profile.vendor, f"{scenario} (target-duckdb)", f"{outcome}; warehouse exact", ORDER + 11)
