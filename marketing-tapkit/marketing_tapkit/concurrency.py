@@ -173,6 +173,7 @@ class PagesAhead(t.Generic[TToken, T]):
     def __iter__(self) -> Iterator[T]:
         pool = ThreadPoolExecutor(max_workers=max(1, self._ahead()), thread_name_prefix=self._name)
         pending: deque[Future[T]] = deque()
+        ended = False
         try:
             while True:
                 while len(pending) < max(1, self._ahead()):
@@ -184,9 +185,10 @@ class PagesAhead(t.Generic[TToken, T]):
                     self.finished.set()
                 yield page
                 if last:
+                    ended = True
                     return
         finally:
             self.finished.set()
-            for future in pending:
-                future.cancel()
-            pool.shutdown(wait=True)
+            # Pages past the last are awaited (they are few and short); after a failure or a SIGTERM,
+            # a page still in flight is not: it would hold the stop up to its request timeout.
+            pool.shutdown(wait=ended, cancel_futures=True)

@@ -159,7 +159,7 @@ class FilesAhead:
         self._ahead = max(0, ahead)
         self._pool = ThreadPoolExecutor(max_workers=max(1, self._ahead), thread_name_prefix=f"{name}-files")
         self._pending: dict[int, Future[str]] = {}
-        self._directory = tempfile.TemporaryDirectory(prefix=f"{name}-")
+        self._directory = tempfile.TemporaryDirectory(prefix=f"{name}-", ignore_cleanup_errors=True)
 
     def __enter__(self) -> FilesAhead:
         return self
@@ -169,9 +169,9 @@ class FilesAhead:
 
     def close(self) -> None:
         """Stop the downloads ahead and delete every temporary file."""
-        for future in self._pending.values():
-            future.cancel()
-        self._pool.shutdown(wait=True)
+        # Without waiting: a download still in flight (the sync failed, or a SIGTERM stops it) is not
+        # wanted, and its file goes with the directory.
+        self._pool.shutdown(wait=False, cancel_futures=True)
         self._pending.clear()
         self._directory.cleanup()
 

@@ -3,14 +3,20 @@
 The SDK offers no public hook for a few things our taps must do: hold ACTIVATE_VERSION until an export
 is known to be whole, move a bookmark by something other than the latest record, write a STATE message
 at a moment of our choosing, skip the per-record selection walk when nothing is deselected, point
-`--test` at a cheap stream, and check settings before discovery. Each of those overrides a private
-method here, behind a public hook of our own; nothing else in the kit or the taps names an SDK private.
+`--test` at a cheap stream, check settings before discovery, and exit non-zero when a signal stops a
+sync. Each of those overrides a private method here, behind a public hook of our own (or none needed);
+nothing else in the kit or the taps names an SDK private.
 `tests/kit/test_sdk_private.py` checks every signature used here, so an SDK upgrade that changes one
 fails loudly there instead of silently in a sync.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import os
+import signal
+import threading
 import time
 import typing as t
 from datetime import datetime
@@ -25,12 +31,16 @@ from singer_sdk.tap_base import CliTestOptionValue
 from typing_extensions import override
 
 if t.TYPE_CHECKING:
-    from collections.abc import Generator
+    from collections.abc import Callable, Generator
+    from types import FrameType
 
     import click
     from singer_sdk.helpers.types import Context
 
 _TToken = t.TypeVar("_TToken")
+
+#: Seconds a tap stopped by a signal has to finish unwinding, after its last STATE is out.
+STOP_GRACE_SECONDS = 5.0
 
 #: The private names this module relies on, by owner: the signature test walks this list.
 PRIVATE_NAMES: dict[str, tuple[str, ...]] = {
@@ -39,7 +49,7 @@ PRIVATE_NAMES: dict[str, tuple[str, ...]] = {
         "_write_state_message", "_tap", "_input_schema", "_stream_version",
     ),
     "singer_sdk.helpers._util": ("utc_now",),
-    "singer_sdk.Tap": ("cb_test", "_validate_config"),
+    "singer_sdk.Tap": ("cb_test", "_validate_config", "_handle_termination"),
 }
 
 
@@ -129,12 +139,16 @@ class SDKStream(RESTStream[_TToken]):
 
 
 class SDKTap(Tap):
-    """`Tap` whose `--test` can check the connection with chosen streams only."""
+    """`Tap` whose `--test` can check the connection with chosen streams only, and whose sync, stopped by
+    SIGTERM or SIGINT, exits with the signal's code."""
 
     #: Stream classes (with static schemas) whose first record `--test` reads, instead of one record of
     #: every stream: for taps where some stream's first record is expensive (a whole-table export).
     #: Empty: the SDK's default.
     connection_test_streams: t.ClassVar[tuple[t.Any, ...]] = ()  # stream classes: `name` is no class attribute to mypy
+
+    #: Set when a SIGTERM or SIGINT has begun the shutdown.
+    stopping_by_signal = False
 
     def check_settings(self, *, raise_errors: bool) -> None:
         """Further checks of the config, run as the SDK validates it: before discovery and any request."""
@@ -144,6 +158,34 @@ class SDKTap(Tap):
         errors = super()._validate_config(raise_errors=raise_errors)
         self.check_settings(raise_errors=raise_errors)
         return errors
+
+    def defer_stop(self, stop: Callable[[], None]) -> bool:
+        """Run `stop` later, when the message writer is between two messages; False: run it now."""
+        return False
+
+    @override
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        if self.stopping_by_signal:
+            return  # the same signal again (from the OS and from Meltano): the shutdown is under way
+        self.stopping_by_signal = True
+        stop = functools.partial(self._stop_by_signal, signum, frame)
+        if not self.defer_stop(stop):
+            stop()
+
+    def _stop_by_signal(self, signum: int, frame: FrameType | None) -> t.NoReturn:
+        # The SDK writes the tap's state (the writer first flushes the records that state covers) and
+        # then exits 0: a scheduler watching the tap alone would take a stopped sync for a finished one.
+        # Same state, then the shell's code for death by that signal: 143 for SIGTERM, 130 for SIGINT.
+        code = 128 + signum
+        self.logger.warning("Stopped by %s before the sync finished.", signal.Signals(signum).name)
+        with contextlib.suppress(SystemExit):
+            super()._handle_termination(signum, frame)
+        # Unwinding closes downloads and deletes their files; a worker thread still inside a request
+        # would hold the interpreter's exit up to its timeout, so a daemon timer cuts that short.
+        watchdog = threading.Timer(STOP_GRACE_SECONDS, os._exit, (code,))
+        watchdog.daemon = True
+        watchdog.start()
+        raise SystemExit(code)
 
     @override
     @classmethod

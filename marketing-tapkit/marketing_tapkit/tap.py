@@ -25,6 +25,8 @@ from marketing_tapkit.redaction import SecretRegistry, install_redaction
 from marketing_tapkit.sdk_private import SDKTap
 
 if t.TYPE_CHECKING:
+    from collections.abc import Callable
+
     from singer_sdk.singerlib.encoding.simple import Message
 
 _FLUSH_BYTES = 1 << 18
@@ -41,6 +43,9 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
 
     def __init__(self) -> None:
         self._pending = bytearray()
+        #: True while a block is being written; a stop asked meanwhile waits in `_after_flush`.
+        self.flushing = False
+        self._after_flush: Callable[[], None] | None = None
         atexit.register(self.flush)
 
     def write_message(self, message: Message) -> None:
@@ -49,12 +54,29 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
             self.flush()
 
     def flush(self) -> None:
-        if self._pending:
-            # Swap before writing: a signal handler that flushes again (the SDK's SIGTERM handler writes
-            # a STATE) then finds an empty buffer, instead of writing the same records twice.
-            pending, self._pending = self._pending, bytearray()
-            sys.stdout.buffer.write(pending)
-        sys.stdout.flush()
+        self.flushing = True
+        try:
+            if self._pending:
+                sys.stdout.buffer.write(self._pending)
+                self._pending = bytearray()
+            sys.stdout.flush()
+        finally:
+            self.flushing = False
+        if self._after_flush is not None:
+            after, self._after_flush = self._after_flush, None
+            after()
+
+    def call_after_flush(self, function: Callable[[], None]) -> bool:
+        """Run `function` once the block being written is out; False (and not run) when none is.
+
+        A SIGTERM's handler runs between two statements of whatever the main thread does, and it writes
+        a STATE through this writer: in the middle of a flush, that STATE could overtake (or repeat)
+        the records of the block, so the stop waits for the block instead.
+        """
+        if not self.flushing:
+            return False
+        self._after_flush = function
+        return True
 
 
 def sdk_builtin_setting_names() -> set[str]:
@@ -100,6 +122,11 @@ class KitTap(SDKTap):
             raise config_error(" ".join(f"{m}." for m in messages) + " (`strict_settings` is on.)")
         for message in messages:
             self.logger.warning("%s. Set `strict_settings: true` to make this an error.", message)
+
+    @override
+    def defer_stop(self, stop: Callable[[], None]) -> bool:
+        writer = self.message_writer
+        return isinstance(writer, BufferedMsgSpecWriter) and writer.call_after_flush(stop)
 
     @cached_property
     def rate_gate(self) -> RateGate:

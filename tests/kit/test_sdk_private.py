@@ -17,10 +17,11 @@ import pytest
 import singer_sdk
 from marketing_tapkit.sdk_private import PRIVATE_NAMES
 from marketing_tapkit.streams import KitRESTStream
-from marketing_tapkit.tap import KitTap
+from marketing_tapkit.tap import BufferedMsgSpecWriter, KitTap
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
 from singer_sdk.helpers import _util
+from singer_sdk.singerlib import RecordMessage, StateMessage
 from singer_sdk.tap_base import CliTestOptionValue
 
 OWNERS: dict[str, t.Any] = {"singer_sdk.Stream": Stream, "singer_sdk.Tap": Tap, "singer_sdk.helpers._util": _util}
@@ -33,6 +34,7 @@ SIGNATURES = {
     (Stream, "_write_state_message"): ["self"],
     (Tap, "cb_test"): ["ctx", "param", "value"],
     (Tap, "_validate_config"): ["self", "raise_errors"],
+    (Tap, "_handle_termination"): ["self", "signum", "frame"],
 }
 
 
@@ -144,3 +146,106 @@ def test_held_activate_version_comes_after_the_last_record(capsys: pytest.Captur
     held = [m for m in messages if m.get("stream") == "held"]
     kinds = [m["type"] for m in held if m["type"] in {"RECORD", "ACTIVATE_VERSION"}]
     assert kinds == ["RECORD"] * 5 + ["ACTIVATE_VERSION"]
+
+
+# The kit's per-record shortcuts keep the SDK's behaviour -----------------------------------------------
+
+
+class ParentStream(NumbersStream):
+    def get_child_context(self, record: dict[str, t.Any], context: t.Any) -> dict[str, t.Any]:
+        return {"n": record["n"]}
+
+
+class LetterStream(KitRESTStream[t.Any]):
+    """A child of `numbers`: one record per parent record, carrying the parent's key."""
+
+    name = "letters"
+    url_base = "http://localhost"
+    path = "/letters"
+    primary_keys = ("n",)
+    parent_stream_type = ParentStream
+    schema = th.PropertiesList(th.Property("n", th.IntegerType), th.Property("letter", th.StringType)).to_dict()
+
+    def get_records(self, context: t.Any) -> t.Iterable[dict[str, t.Any]]:
+        yield {"n": context["n"], "letter": "abcde"[context["n"] - 1]}
+
+
+class FamilyTap(TinyTap):
+    name = "tap-family"
+
+    def discover_streams(self) -> list[Stream]:
+        return [ParentStream(self), LetterStream(self)]
+
+
+def _catalog(tap: KitTap, deselect: tuple[str, str] | None = None) -> dict[str, t.Any]:
+    catalog = tap.catalog_dict
+    for entry in catalog["streams"]:
+        for item in entry["metadata"]:
+            if item["breadcrumb"] == []:
+                item["metadata"]["selected"] = True
+            elif deselect and entry["tap_stream_id"] == deselect[0] and item["breadcrumb"][-1] == deselect[1]:
+                item["metadata"]["selected"] = False
+    return catalog
+
+
+def test_a_parent_with_a_child_still_hands_each_record_to_it(capsys: pytest.CaptureFixture[str]) -> None:
+    tap = FamilyTap(config={}, validate_config=False)
+    messages = _sync(FamilyTap(config={}, validate_config=False, catalog=_catalog(tap)), capsys)
+    letters = [m["record"] for m in messages if m["type"] == "RECORD" and m["stream"] == "letters"]
+    assert letters == [{"n": n, "letter": "abcde"[n - 1]} for n in range(1, 6)]
+
+
+def test_a_deselected_property_is_left_out_as_the_sdk_does(capsys: pytest.CaptureFixture[str]) -> None:
+    catalog = _catalog(_tap(), deselect=("numbers", "text"))
+    messages = _sync(_tap(catalog=catalog), capsys)
+    records = [m["record"] for m in messages if m["type"] == "RECORD" and m["stream"] == "numbers"]
+    assert records == [{"n": n} for n in range(1, 6)]
+
+
+def test_a_full_table_stream_writes_no_bookmark(capsys: pytest.CaptureFixture[str]) -> None:
+    messages = _sync(_tap(), capsys)
+    states = [m["value"] for m in messages if m["type"] == "STATE"]
+    assert not states[-1]["bookmarks"].get("held"), states[-1]
+
+
+def test_every_record_carries_when_it_was_extracted(capsys: pytest.CaptureFixture[str]) -> None:
+    messages = _sync(_tap(), capsys)
+    stamps = [m.get("time_extracted") for m in messages if m["type"] == "RECORD"]
+    assert stamps and all(stamps), "a record without time_extracted"
+
+
+# The buffered writer and a signal in the middle of a write ---------------------------------------------
+
+
+class InterruptedStdout(io.BytesIO):
+    """stdout whose first write is interrupted by a 'signal': `during_write` runs inside it."""
+
+    def __init__(self, during_write: t.Callable[[], None]) -> None:
+        super().__init__()
+        self.during_write: t.Callable[[], None] | None = during_write
+
+    def write(self, data: t.Any) -> int:
+        written = super().write(data)
+        if self.during_write is not None:
+            during, self.during_write = self.during_write, None
+            during()
+        return written
+
+
+def test_a_stop_asked_during_a_flush_waits_for_the_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    writer = BufferedMsgSpecWriter()
+    stops: list[bool] = []
+
+    def signal_arrives() -> None:
+        # What the SIGTERM handler does: ask to stop, and the stop writes a STATE.
+        stops.append(writer.call_after_flush(lambda: writer.write_message(StateMessage(value={"n": 2}))))
+
+    stdout = InterruptedStdout(signal_arrives)
+    monkeypatch.setattr("sys.stdout", io.TextIOWrapper(stdout))
+    for n in (1, 2):
+        writer.write_message(RecordMessage(stream="numbers", record={"n": n}))
+    writer.flush()
+    lines = [json.loads(line) for line in stdout.getvalue().splitlines()]
+    assert stops == [True], "the stop was not deferred while the block was being written"
+    assert [m["type"] for m in lines] == ["RECORD", "RECORD", "STATE"], lines
+    assert not writer.call_after_flush(lambda: None), "no flush is under way: the stop must run at once"
