@@ -26,9 +26,12 @@ from singer_sdk import RESTStream, Tap
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.singerlib import RecordMessage
 from singer_sdk.tap_base import CliTestOptionValue
 from typing_extensions import override
+
+from marketing_tapkit.messages import BufferedMsgSpecWriter
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Generator
@@ -45,7 +48,8 @@ STOP_GRACE_SECONDS = 5.0
 #: The private names this module relies on, by owner: the signature test walks this list.
 PRIVATE_NAMES: dict[str, tuple[str, ...]] = {
     "singer_sdk.Stream": (
-        "_generate_record_messages", "_write_activate_version_message", "_increment_stream_state",
+        "_generate_record_messages", "_write_record_message", "_write_activate_version_message",
+        "_increment_stream_state", "_process_record",
         "_write_state_message", "_tap", "_input_schema", "_stream_version",
     ),
     "singer_sdk.helpers._util": ("utc_now",),
@@ -114,11 +118,50 @@ class SDKStream(RESTStream[_TToken]):
     def _every_property_selected(self) -> bool:
         return all(self.mask.values())
 
+    @cached_property
+    def _fast_records(self) -> bool:
+        return self._every_property_selected and self.TYPE_CONFORMANCE_LEVEL == TypeConformanceLevel.NONE
+
+    @override
+    def _write_record_message(self, record: dict[str, t.Any]) -> None:
+        # With the kit's writer, each record's line is encoded straight into its buffer (no message
+        # object, no dict of it, no copy of the line): a sixth of a large export's time.
+        writer = self._tap.message_writer
+        if not self._fast_records or not isinstance(writer, BufferedMsgSpecWriter):
+            super()._write_record_message(record)
+            return
+        extracted_at = self._time_extracted()
+        for alias, transform in self._record_maps:
+            mapped = transform(record) if transform is not None else record
+            if mapped is not None:
+                writer.write_record(alias, mapped, self._stream_version, extracted_at)
+        self.state_manager.is_flushed = False
+
+    @cached_property
+    def _record_maps(self) -> list[tuple[str, Callable[[dict[str, t.Any]], dict[str, t.Any] | None] | None]]:
+        """Each stream map's alias and transform; None for the SDK's identity map without flattening
+        (four calls per record that return the record as it is)."""
+        return [
+            (m.stream_alias, None if type(m) is SameRecordTransform and not m.flattening_enabled else m.transform)
+            for m in self.stream_maps
+        ]
+
+    @override
+    def _process_record(
+        self,
+        record: dict[str, t.Any],
+        child_context: Context | None = None,
+        partition_context: Context | None = None,
+    ) -> None:
+        # Without partition keys to add and children to sync, the SDK's per-record step does nothing.
+        if partition_context or self.child_streams:
+            super()._process_record(record, child_context, partition_context)
+
     @override
     def _generate_record_messages(self, record: dict[str, t.Any]) -> Generator[RecordMessage, None, None]:
         # The SDK walks every record to drop deselected properties, even when none is deselected (the
         # usual case): skip the walk then. With a deselected property, or conformance on, the SDK's path.
-        if not self._every_property_selected or self.TYPE_CONFORMANCE_LEVEL != TypeConformanceLevel.NONE:
+        if not self._fast_records:
             yield from super()._generate_record_messages(record)
             return
         extracted_at = self._time_extracted()

@@ -8,6 +8,8 @@ the kit's classes through the SDK's own sync loop and read its Singer messages.
 from __future__ import annotations
 
 import contextlib
+import datetime
+import decimal
 import inspect
 import io
 import json
@@ -15,11 +17,13 @@ import typing as t
 
 import pytest
 import singer_sdk
+from marketing_tapkit.messages import BufferedMsgSpecWriter
 from marketing_tapkit.sdk_private import PRIVATE_NAMES
 from marketing_tapkit.streams import KitRESTStream
-from marketing_tapkit.tap import BufferedMsgSpecWriter, KitTap
+from marketing_tapkit.tap import KitTap
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
+from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.helpers import _util
 from singer_sdk.singerlib import RecordMessage, StateMessage
 from singer_sdk.tap_base import CliTestOptionValue
@@ -29,6 +33,8 @@ INSTANCE_ATTRIBUTES = {"_tap", "_input_schema", "_stream_version"}
 
 SIGNATURES = {
     (Stream, "_generate_record_messages"): ["self", "record"],
+    (Stream, "_write_record_message"): ["self", "record"],
+    (Stream, "_process_record"): ["self", "record", "child_context", "partition_context"],
     (Stream, "_write_activate_version_message"): ["self", "full_table_version"],
     (Stream, "_increment_stream_state"): ["self", "latest_record", "context"],
     (Stream, "_write_state_message"): ["self"],
@@ -195,6 +201,30 @@ def test_a_parent_with_a_child_still_hands_each_record_to_it(capsys: pytest.Capt
     assert letters == [{"n": n, "letter": "abcde"[n - 1]} for n in range(1, 6)]
 
 
+class GroupedStream(NumbersStream):
+    """Partitioned, no children: the SDK adds the partition's keys to records that lack them."""
+
+    name = "grouped"
+    replication_key = None
+    partitions: t.ClassVar[list[dict[str, t.Any]]] = [{"group": "a"}, {"group": "b"}]  # type: ignore[misc]
+    schema = th.PropertiesList(
+        th.Property("n", th.IntegerType), th.Property("text", th.StringType), th.Property("group", th.StringType)
+    ).to_dict()
+
+
+class GroupedTap(TinyTap):
+    name = "tap-grouped"
+
+    def discover_streams(self) -> list[Stream]:
+        return [GroupedStream(self)]
+
+
+def test_a_partition_s_keys_still_reach_its_records(capsys: pytest.CaptureFixture[str]) -> None:
+    messages = _sync(GroupedTap(config={}, validate_config=False), capsys)
+    groups = [m["record"]["group"] for m in messages if m["type"] == "RECORD"]
+    assert groups == ["a"] * 5 + ["b"] * 5
+
+
 def test_a_deselected_property_is_left_out_as_the_sdk_does(capsys: pytest.CaptureFixture[str]) -> None:
     catalog = _catalog(_tap(), deselect=("numbers", "text"))
     messages = _sync(_tap(catalog=catalog), capsys)
@@ -238,7 +268,7 @@ def test_a_stop_asked_during_a_flush_waits_for_the_block(monkeypatch: pytest.Mon
 
     def signal_arrives() -> None:
         # What the SIGTERM handler does: ask to stop, and the stop writes a STATE.
-        stops.append(writer.call_after_flush(lambda: writer.write_message(StateMessage(value={"n": 2}))))
+        stops.append(writer.call_after_write(lambda: writer.write_message(StateMessage(value={"n": 2}))))
 
     stdout = InterruptedStdout(signal_arrives)
     monkeypatch.setattr("sys.stdout", io.TextIOWrapper(stdout))
@@ -248,4 +278,29 @@ def test_a_stop_asked_during_a_flush_waits_for_the_block(monkeypatch: pytest.Mon
     lines = [json.loads(line) for line in stdout.getvalue().splitlines()]
     assert stops == [True], "the stop was not deferred while the block was being written"
     assert [m["type"] for m in lines] == ["RECORD", "RECORD", "STATE"], lines
-    assert not writer.call_after_flush(lambda: None), "no flush is under way: the stop must run at once"
+    assert not writer.call_after_write(lambda: None), "no flush is under way: the stop must run at once"
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"n": 1, "text": "plain"},
+        {"n": 2, "text": 'quotes " and \\ and\nnewlines, unicode é 漢字 🙂', "empty": ""},
+        {"nested": {"list": [1, 2.5, None, True], "deep": {"x": []}}, "decimal": decimal.Decimal("1.10")},
+        {"when": datetime.datetime(2026, 12, 1, 10, 0, tzinfo=datetime.UTC), "day": datetime.date(2026, 1, 2)},
+        {},
+    ],
+)
+@pytest.mark.parametrize("version", [None, 1764583200000])
+def test_a_record_line_written_directly_is_the_sdk_s_line(
+    record: dict[str, t.Any], version: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    extracted = datetime.datetime(2026, 12, 1, 11, 6, 35, 123456, tzinfo=datetime.UTC)
+    out = io.BytesIO()
+    monkeypatch.setattr("sys.stdout", io.TextIOWrapper(out))
+    writer = BufferedMsgSpecWriter()
+    writer.write_record("my stream", record, version, extracted)
+    writer.flush()
+    sdk_line = bytes(MsgSpecWriter().format_message(
+        RecordMessage(stream="my stream", record=record, version=version, time_extracted=extracted)))
+    assert out.getvalue() == sdk_line
