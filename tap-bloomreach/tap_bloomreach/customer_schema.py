@@ -276,8 +276,14 @@ def _to_boolean(_: t.Any) -> Converter:
 
 def _to_array(strings: t.Any) -> Converter:
     def convert(value: t.Any) -> t.Any:
-        if type(value) is list and (not strings or all(type(item) is str for item in value)):
-            return value  # the usual soft id: a list of strings, kept as it is
+        if type(value) is list:
+            if not strings:
+                return value
+            for item in value:  # a loop, not all(...) over a generator: this runs for every soft id
+                if type(item) is not str:
+                    break
+            else:
+                return value  # the usual soft id: a list of strings, kept as it is
         items = value if isinstance(value, list) else [value]
         return [value_as_text(v) for v in items] if strings else items
 
