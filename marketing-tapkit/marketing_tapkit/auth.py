@@ -21,7 +21,7 @@ from singer_sdk.authenticators import OAuthAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from typing_extensions import override
 
-from marketing_tapkit.errors import vendor_message
+from marketing_tapkit.errors import JSON_DECODE_ERRORS, vendor_message
 from marketing_tapkit.retry import call_with_retries, is_retriable_status
 
 if t.TYPE_CHECKING:
@@ -86,7 +86,7 @@ class KitOAuthAuthenticator(OAuthAuthenticator):
         try:
             document = msgspec.json.decode(response.content)
             token = document["access_token"]
-        except (msgspec.DecodeError, KeyError, TypeError):
+        except (*JSON_DECODE_ERRORS, KeyError, TypeError):
             raise FatalAPIError(
                 f"The token endpoint answered HTTP {response.status_code} without an access_token: check `auth_url`."
             ) from None

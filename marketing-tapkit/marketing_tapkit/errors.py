@@ -9,6 +9,10 @@ import msgspec
 if t.TYPE_CHECKING:
     import requests
 
+#: What decoding untrusted JSON bytes with msgspec can raise: a `DecodeError`, or for a string whose
+#: bytes are not UTF-8 (a garbled body), a `UnicodeDecodeError`.
+JSON_DECODE_ERRORS = (msgspec.DecodeError, UnicodeDecodeError)
+
 _MAX_BODY_CHARS = 500
 _MESSAGE_KEYS = ("message", "messages", "error_description", "errors", "error", "detail", "developerMessage")
 
@@ -42,7 +46,7 @@ def vendor_message(response: requests.Response) -> str:
         return response.reason or "no response body"
     try:
         document = msgspec.json.decode(body)
-    except msgspec.DecodeError:
+    except JSON_DECODE_ERRORS:
         text = body.decode("utf-8", "replace").strip()
         if text.lstrip().startswith("<"):
             # XML (S3-style presigned URL errors) or HTML: pick the <Message> or <title> if present.

@@ -9,6 +9,7 @@ import msgspec
 from singer_sdk.pagination import PageNumberPaginator
 from typing_extensions import override
 
+from marketing_tapkit.errors import JSON_DECODE_ERRORS
 from marketing_tapkit.readers import MalformedInputError
 
 if t.TYPE_CHECKING:
@@ -27,7 +28,7 @@ def decoded_json(response: requests.Response) -> t.Any:
     if cached is _DECODED:
         try:
             cached = msgspec.json.decode(response.content) if response.content.strip() else None
-        except msgspec.DecodeError as exc:
+        except JSON_DECODE_ERRORS as exc:
             source = f"the response to {response.request.method} {urlsplit(response.url).path}"
             raise MalformedInputError(source, f"the body is not valid JSON ({exc})") from None
         response.__dict__[_DECODED] = cached

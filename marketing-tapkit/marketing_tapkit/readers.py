@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import ijson
 import msgspec
 
+from marketing_tapkit.errors import JSON_DECODE_ERRORS
+
 if t.TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
@@ -165,7 +167,7 @@ def sniff_format(reader: io.BufferedReader) -> str:
             return "jsonl"
         try:
             _JSON_DECODER.decode(first_line.strip())
-        except msgspec.DecodeError:
+        except JSON_DECODE_ERRORS:
             return "json"  # an object spread over several lines: one JSON document
         return "jsonl"
     return "csv"
@@ -182,8 +184,9 @@ def read_jsonl_records(raw: t.BinaryIO | t.IO[bytes], source: str) -> Iterator[N
                 continue
             try:
                 record = decode(line)
-            except msgspec.DecodeError as exc:
-                detail = "the line is not valid JSON" if line.endswith(b"\n") else (
+            except JSON_DECODE_ERRORS as exc:
+                what = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else "not valid JSON"
+                detail = f"the line is {what}" if line.endswith(b"\n") else (
                     "the last line is cut off (the file looks truncated)"
                 )
                 error = TruncatedInputError if not line.endswith(b"\n") else MalformedInputError

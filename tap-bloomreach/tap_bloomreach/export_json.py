@@ -17,6 +17,7 @@ import typing as t
 import ijson
 import msgspec
 from ijson.common import ObjectBuilder
+from marketing_tapkit.errors import JSON_DECODE_ERRORS
 from marketing_tapkit.readers import MalformedInputError, TruncatedInputError
 
 from tap_bloomreach.envelope import envelope_error
@@ -36,7 +37,7 @@ def read_json_export(reader: io.BufferedReader, source: str) -> ExportTable:
     prelude, rows_key = _scan_prelude(reader, source)
     try:
         head = _DECODER.decode(prelude)
-    except msgspec.DecodeError as exc:
+    except JSON_DECODE_ERRORS as exc:
         raise MalformedInputError(source, f"the start of the export is not valid JSON ({exc})") from None
     if rows_key is None:  # a whole (small) document without rows: a refusal, or an empty export
         _raise_if_refused(head)

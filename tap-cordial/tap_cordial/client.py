@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 from marketing_tapkit.config import validate_base_url
+from marketing_tapkit.errors import JSON_DECODE_ERRORS
 from marketing_tapkit.pagination import PageNumberUntilShortPaginator
 from marketing_tapkit.streams import KitRESTStream
 from typing_extensions import override
@@ -107,7 +108,7 @@ def is_record_not_found(response: requests.Response) -> bool:
         return False
     try:
         body = msgspec.json.decode(response.content or b"null")
-    except msgspec.DecodeError:
+    except JSON_DECODE_ERRORS:
         return False
     if not isinstance(body, dict):
         return False

@@ -9,6 +9,7 @@ from functools import cached_property
 
 import msgspec
 from marketing_tapkit.config import config_error, validate_base_url
+from marketing_tapkit.errors import JSON_DECODE_ERRORS
 from marketing_tapkit.pagination import decoded_json
 from marketing_tapkit.streams import KitRESTStream
 from singer_sdk.pagination import OffsetPaginator
@@ -104,7 +105,7 @@ class SitecoreStream(KitRESTStream[int]):
     def vendor_message(self, response: requests.Response) -> str:
         try:
             body = msgspec.json.decode(response.content or b"")
-        except msgspec.DecodeError:
+        except JSON_DECODE_ERRORS:
             body = None
         text = sitecore_message(body) if isinstance(body, dict) else None
         return text or super().vendor_message(response)

@@ -221,6 +221,15 @@ def test_json_array_with_bytes_that_are_not_utf8_is_a_typed_error() -> None:
     assert error.line == 2 and "UTF8" in str(error).replace("UTF-8", "UTF8")
 
 
+def test_json_lines_with_bytes_that_are_not_utf8_is_a_typed_error_naming_the_line() -> None:
+    """Found in a gzip body damaged at one byte: the decompressed line held a broken UTF-8 sequence."""
+    body = b'{"id": 1}\n{"name": "\xe2("}\n'
+    for name, reader in READERS["jsonl"].items():
+        rows, error = read_until_error(reader, body)
+        assert rows == [(1, {"id": 1})] and isinstance(error, readers.MalformedInputError), name
+        assert error.line == 2 and "UTF-8" in str(error), name
+
+
 def test_json_lines_whose_first_record_is_longer_than_the_sniffed_bytes_are_read_as_json_lines() -> None:
     records = [{"catalog_id": "x" * 70_000}, {"catalog_id": "y"}]
     for name, reader in READERS["jsonl"].items():

@@ -6,6 +6,7 @@ import io
 import typing as t
 
 import msgspec
+from marketing_tapkit.errors import JSON_DECODE_ERRORS
 from marketing_tapkit.pagination import decoded_json
 from marketing_tapkit.readers import CSVOptions, MalformedInputError, open_csv_table
 from marketing_tapkit.streams import request_line
@@ -84,7 +85,7 @@ def requested_analysis_id(response: requests.Response) -> str:
     body = response.request.body if response.request is not None else None
     try:
         payload = msgspec.json.decode(body) if body else {}
-    except msgspec.DecodeError:
+    except JSON_DECODE_ERRORS:
         payload = {}
     return str(payload.get("analysis_id", "")) if isinstance(payload, dict) else ""
 
