@@ -308,7 +308,7 @@ def main() -> None:
     parser.add_argument("--vendor", action="append", help="only this vendor (repeatable)")
     parser.add_argument("--load-records", type=int, default=30_000,
                         help="records for the loader runs (the loaders, not the taps, bound these)")
-    parser.add_argument("--latency-records", type=int, default=30_000, help="records for the latency table")
+    parser.add_argument("--latency-records", type=int, default=100_000, help="records for the latency table")
     parser.add_argument("--quick", action="store_true",
                         help="fewer configurations: the loaders' `quick` ones, the page-fetched latency streams")
     parser.add_argument("--repeat", type=int, default=1,

@@ -36,6 +36,10 @@ from orchestration.partitions import PROJECT_ROOT, SPLITS, Part, parts_of, slug
 #: A failed part runs again, alone, after 10 s and then 20 s (a vendor outage, a lost connection).
 RETRY_POLICY = RetryPolicy(max_retries=2, delay=10, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS)
 DAILY = "0 3 * * *"
+#: Every run of a tap's job carries this tag with the tap's group as value; `orchestration/dagster.yaml`
+#: queues a second run of the same job while one is in progress (two Meltano runs of one job at once
+#: could both fail: README, "Two runs of one job at once").
+JOB_TAG = "marketing-taps/job"
 
 
 def loader() -> str:
@@ -100,7 +104,9 @@ def build_definitions() -> Definitions:
     for tap in SPLITS:
         group = slug(tap)
         assets += [part_asset(part, loader_name) for part in parts_of(tap)]
-        job = define_asset_job(group, selection=AssetSelection.groups(group), description=f"Every part of {tap}")
+        job = define_asset_job(
+            group, selection=AssetSelection.groups(group), description=f"Every part of {tap}", tags={JOB_TAG: group}
+        )
         jobs.append(job)
         schedules.append(ScheduleDefinition(name=f"{group}_daily", job=job, cron_schedule=DAILY))
     return Definitions(

@@ -8,6 +8,7 @@ output/dagster/ (DAGSTER_HOME), so a second `make orchestrate` shows the first o
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -40,6 +41,7 @@ def main() -> int:
     port = int(os.environ.get("ORCHESTRATE_PORT", "3000"))
     home = REPO / "output" / "dagster"
     home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(REPO / "orchestration" / "dagster.yaml", home / "dagster.yaml")
     print("Starting the API emulators ...")
     sandbox, _ = start_sandbox()
     env = {**SANDBOX_ENV, **os.environ, "DAGSTER_HOME": str(home), "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false"}

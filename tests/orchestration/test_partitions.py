@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import shutil
+from pathlib import Path
 
-from orchestration.definitions import RETRY_POLICY, build_definitions
+import pytest
+from dagster import DagsterInstance
+
+from orchestration.definitions import JOB_TAG, RETRY_POLICY, build_definitions
+from orchestration.partitions import PROJECT_ROOT as REPO
 from orchestration.partitions import SPLITS, parts_of
 
 
@@ -59,3 +64,15 @@ def test_each_tap_has_a_job_a_daily_schedule_and_a_retry_policy_on_every_part() 
         assets = [a for a in defs.resolve_all_asset_specs() if a.key.path[0] == group]
         assert {a.key.path[1] for a in assets} == parts
         assert all(node.definition.retry_policy == RETRY_POLICY for node in job.graph.node_dict.values())
+
+
+def test_the_shipped_instance_runs_one_run_of_a_job_at_a_time(tmp_path: Path) -> None:
+    """Two Meltano runs of one job at once can both fail (README): Dagster queues the second instead."""
+    defs = build_definitions()
+    for tap in SPLITS:
+        group = tap.replace("-", "_")
+        assert defs.resolve_job_def(group).tags.get(JOB_TAG) == group
+    shutil.copyfile(REPO / "orchestration" / "dagster.yaml", tmp_path / "dagster.yaml")
+    with DagsterInstance.from_config(str(tmp_path)) as instance:
+        limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
+    assert limits == [{"key": JOB_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1}]

@@ -40,6 +40,10 @@ class ContactsStream(PagedStream):
     replication_key = None
     narrow_scan_settings = ("sync_mode",)  # an export job reads every contact without paging
 
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.reads_normalized_rows = reads_exports(self.config)
+
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         if reads_exports(self.config):
@@ -82,16 +86,17 @@ def contact_from_export_row(row: dict[str, t.Any], types: dict[str, str], list_n
     """
     contact: dict[str, t.Any] = {}
     for key, value in row.items():
-        head, dot, rest = key.partition(".")
-        if dot and (head == "channels" or types.get(head) == "object"):
-            node = contact.setdefault(head, {})
-            *parents, leaf = rest.split(".")
-            for parent in parents:
-                node = node.setdefault(parent, {})
-            if value not in ("", None):
-                node[leaf] = value
-        else:
-            contact[key] = value
+        if "." in key:  # the test first: JSON rows have no dotted keys, and this runs for every column
+            head, _, rest = key.partition(".")
+            if head == "channels" or types.get(head) == "object":
+                node = contact.setdefault(head, {})
+                *parents, leaf = rest.split(".")
+                for parent in parents:
+                    node = node.setdefault(parent, {})
+                if value not in ("", None):
+                    node[leaf] = value
+                continue
+        contact[key] = value
     if "_id" not in contact and contact.get("cID"):
         contact["_id"] = contact.pop("cID")
     if "email" in contact and "email" not in types:
@@ -142,6 +147,7 @@ class ContactActivitiesStream(TimeSeekStream):
         super().__init__(*args, **kwargs)
         # The export's order is not documented: there, the bookmark moves only when the stream completes.
         self.is_sorted = not reads_exports(self.config)
+        self.reads_normalized_rows = reads_exports(self.config)
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
