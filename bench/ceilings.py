@@ -63,17 +63,24 @@ def main() -> None:
 
 
 def cordial_contacts_export(base_url: str, poll_interval_ms: int) -> int:
-    """The same export job the tap runs (`POST /v2/contactexports`), polled, then every file read from S3.
+    """The same export job the tap runs (`POST /v2/contactexports` asking for every attribute and list, as
+    the tap does), polled, then every file read from S3.
 
     The job's wait is in both figures, so the ratio compares what each does with the same bytes.
     """
     settings = requests.get(f"{base_url}/_sandbox/settings", timeout=30).json()
     auth = (settings["api_key"], "")
+    session = requests.Session()
+    attributes = session.get(f"{base_url}/v2/accountcontactattributes", auth=auth, timeout=300).json()
+    lists = session.get(f"{base_url}/v2/accountlists", auth=auth, timeout=300).json()
     name = f"ceiling-{uuid.uuid4().hex[:8]}"
     destination = {"type": "s3", "path": "ceiling", "aws_bucket": "cordial-exports", "aws_region": "us-east-1",
                    "aws_access_key_id": "ceiling", "aws_secret_access_key": "ceiling"}
-    body = {"name": name, "exportType": "json", "showHeader": True, "compress": True, "destination": destination}
-    session = requests.Session()
+    body = {
+        "name": name, "exportType": "json", "showHeader": True, "compress": True, "destination": destination,
+        "fields": [*(a["key"] for a in attributes), "createdAt", "lastModified", "listJoinDate"],
+        "lists": [item["name"] for item in lists if item.get("name")],
+    }
     job = session.post(f"{base_url}/v2/contactexports", json=body, auth=auth, timeout=300)
     job.raise_for_status()
     job_id = job.json().get("_id") or job.json().get("id") or job.json().get("jobId")
