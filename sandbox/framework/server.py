@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import sys
 import threading
 import time
 import typing as t
@@ -148,6 +149,13 @@ class _EmulatorServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], emulator: Emulator) -> None:
         self.emulator = emulator
         super().__init__(address, _Handler)
+
+    def handle_error(self, request: t.Any, client_address: tuple[str, int]) -> None:
+        # A client that closes its connection (a tap stopping, a download ahead no longer wanted) is
+        # normal for a server; anything else is printed as before.
+        if isinstance(sys.exc_info()[1], ConnectionResetError | BrokenPipeError):
+            return
+        super().handle_error(request, client_address)
 
 
 class RunningEmulator:
