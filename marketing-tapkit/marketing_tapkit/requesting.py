@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
-from typing_extensions import override
+from typing_extensions import Unpack, override
 
 from marketing_tapkit.concurrency import RateGate
 from marketing_tapkit.config import HttpSettings
@@ -29,6 +29,18 @@ if t.TYPE_CHECKING:
     from backoff.types import Details
 
 _TToken = t.TypeVar("_TToken")
+
+
+class SendOptions(t.TypedDict, total=False):
+    """What `KitHTTPStream.send` takes besides the method and URL (and `request` / `request_json` pass on)."""
+
+    params: dict[str, t.Any] | None
+    json: t.Any
+    data: t.Any
+    headers: dict[str, str] | None
+    authenticate: bool
+    stream: bool
+    tolerated: t.Collection[int]
 
 
 class KitHTTPStream(SDKStream[_TToken]):
@@ -160,45 +172,22 @@ class KitHTTPStream(SDKStream[_TToken]):
 
     # Requests outside the paging loop ---------------------------------------------------------------
 
-    def request(
-        self,
-        method: str,
-        url: str,
-        *,
-        what: str,
-        params: dict[str, t.Any] | None = None,
-        json: t.Any = None,
-        data: t.Any = None,
-        headers: dict[str, str] | None = None,
-        authenticate: bool = True,
-        stream: bool = False,
-        tolerated: t.Collection[int] = (),
-    ) -> requests.Response | None:
+    def request(self, method: str, url: str, *, what: str, **options: Unpack[SendOptions]) -> requests.Response | None:
         """Send one request, retried under the stream's policy; None when its status is in `tolerated`.
 
-        `url` is a path under `url_base` or an absolute URL. With `authenticate=False` (presigned URLs
-        that carry their own signature) no credentials are added. `what` names the call in logs and errors.
+        `url` is a path under `url_base` or an absolute URL; `options` are `send`'s. With
+        `authenticate=False` (presigned URLs that carry their own signature) no credentials are added.
+        `what` names the call in logs and errors.
         """
         return call_with_retries(
-            lambda: self.send(method, url, params=params, json=json, data=data, headers=headers,
-                               authenticate=authenticate, stream=stream, tolerated=tolerated),
-            policy=self.retry_policy, logger=self.logger, what=what,
+            lambda: self.send(method, url, **options), policy=self.retry_policy, logger=self.logger, what=what
         )
 
-    def request_json(
-        self,
-        method: str,
-        url: str,
-        *,
-        what: str,
-        params: dict[str, t.Any] | None = None,
-        json: t.Any = None,
-        tolerated: t.Collection[int] = (),
-    ) -> t.Any:
+    def request_json(self, method: str, url: str, *, what: str, **options: Unpack[SendOptions]) -> t.Any:
         """The decoded JSON answer of one request (None when its status is tolerated); a garbled body is retried."""
 
         def attempt() -> t.Any:
-            response = self.send(method, url, params=params, json=json, tolerated=tolerated)
+            response = self.send(method, url, **options)
             if response is None:
                 return None
             try:
