@@ -2,7 +2,7 @@
 
 The SDK offers no public hook for a few things our taps must do: hold ACTIVATE_VERSION until an export
 is known to be whole, move a bookmark by something other than the latest record, write a STATE message
-at a moment of our choosing, skip the per-record selection walk when nothing is deselected, point
+at a moment of our choosing, write records without the per-record message objects and selection walk, point
 `--test` at a cheap stream, check settings before discovery, and exit non-zero when a signal stops a
 sync. Each of those overrides a private method here, behind a public hook of our own (or none needed);
 nothing else in the kit or the taps names an SDK private.
@@ -27,14 +27,13 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
-from singer_sdk.singerlib import RecordMessage
 from singer_sdk.tap_base import CliTestOptionValue
 from typing_extensions import override
 
 from marketing_tapkit.messages import BufferedMsgSpecWriter
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Generator
+    from collections.abc import Callable
     from types import FrameType
 
     import click
@@ -48,8 +47,8 @@ STOP_GRACE_SECONDS = 5.0
 #: The private names this module relies on, by owner: the signature test walks this list.
 PRIVATE_NAMES: dict[str, tuple[str, ...]] = {
     "singer_sdk.Stream": (
-        "_generate_record_messages", "_write_record_message", "_write_activate_version_message",
-        "_increment_stream_state", "_process_record",
+        "_write_record_message", "_write_activate_version_message", "_increment_stream_state",
+        "_process_record",
         "_write_state_message", "_tap", "_input_schema", "_stream_version",
     ),
     "singer_sdk.helpers._util": ("utc_now",),
@@ -115,12 +114,10 @@ class SDKStream(RESTStream[_TToken]):
             super()._write_activate_version_message(version)
 
     @cached_property
-    def _every_property_selected(self) -> bool:
-        return all(self.mask.values())
-
-    @cached_property
     def _fast_records(self) -> bool:
-        return self._every_property_selected and self.TYPE_CONFORMANCE_LEVEL == TypeConformanceLevel.NONE
+        # The SDK walks every record to drop deselected properties, even when none is deselected (the
+        # usual case), and conforms types when asked: the kit's path only where neither is needed.
+        return all(self.mask.values()) and self.TYPE_CONFORMANCE_LEVEL == TypeConformanceLevel.NONE
 
     @override
     def _write_record_message(self, record: dict[str, t.Any]) -> None:
@@ -156,22 +153,6 @@ class SDKStream(RESTStream[_TToken]):
         # Without partition keys to add and children to sync, the SDK's per-record step does nothing.
         if partition_context or self.child_streams:
             super()._process_record(record, child_context, partition_context)
-
-    @override
-    def _generate_record_messages(self, record: dict[str, t.Any]) -> Generator[RecordMessage, None, None]:
-        # The SDK walks every record to drop deselected properties, even when none is deselected (the
-        # usual case): skip the walk then. With a deselected property, or conformance on, the SDK's path.
-        if not self._fast_records:
-            yield from super()._generate_record_messages(record)
-            return
-        extracted_at = self._time_extracted()
-        for stream_map in self.stream_maps:
-            mapped = stream_map.transform(record)
-            if mapped is not None:
-                yield RecordMessage(
-                    stream=stream_map.stream_alias, record=mapped, version=self._stream_version,
-                    time_extracted=extracted_at,
-                )
 
     def _time_extracted(self) -> datetime:
         """`utc_now()` to the second, read from the clock at most once a second (it was 5% of a sync)."""

@@ -23,7 +23,8 @@ class Fault:
     - `truncate`: send only the first `after_bytes` of the body (or `ratio` of it) as a complete,
       well-framed response: the file itself is cut short (a truncated gzip, an unclosed array).
     - `corrupt`: replace the body's byte range [after_bytes, after_bytes+len(payload)) with `payload`
-      (a malformed record in the middle of a page or file).
+      (a malformed record in the middle of a page or file); `payload_hex`, when set, gives the payload as
+      hexadecimal bytes instead (bytes that are not UTF-8, say).
     """
 
     kind: str
@@ -37,6 +38,7 @@ class Fault:
     ratio: float | None = None
     seconds: float = 0.0
     payload: str = "{not json"
+    payload_hex: str = ""
     method: str = ""
 
     def matches(self, method: str, path: str) -> bool:

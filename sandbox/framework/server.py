@@ -86,7 +86,7 @@ class _Handler(BaseHTTPRequestHandler):
                 cut = int(len(data) * fault.ratio) if fault.ratio is not None else fault.after_bytes
                 body = data[:cut]
             else:
-                payload = fault.payload.encode()
+                payload = bytes.fromhex(fault.payload_hex) if fault.payload_hex else fault.payload.encode()
                 start = min(fault.after_bytes, len(data))
                 body = data[:start] + payload + data[start + len(payload) :]
             fault = None

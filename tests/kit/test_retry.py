@@ -110,6 +110,17 @@ def test_400_fails_at_once_with_the_vendors_message(emulator) -> None:
     assert time.monotonic() - started < 30
 
 
+def test_page_with_bytes_that_are_not_utf8_is_fetched_again(emulator) -> None:
+    """A page garbled in transit inside a string value: a typed error, retried like any garbled page."""
+    server = emulator("evergage", scale=5)
+    # Byte 12 of the first page lies inside the first user's `name` value.
+    run = sync_users(server.base_url, {"kind": "corrupt", "after_bytes": 12, "payload_hex": "ff", "path": "users"})
+    assert run.returncode == 0, run.stderr
+    assert "not valid JSON" in run.stderr and "utf-8" in run.stderr
+    assert "UnicodeDecodeError" not in run.stderr
+    assert len(run.records("users")) == 6  # five users and the emulator's deliberate duplicate
+
+
 def test_slow_response_past_request_timeout_is_retried(emulator) -> None:
     server = emulator("evergage", scale=5)
     run = sync_users(server.base_url, {"kind": "latency", "seconds": 3, "path": "users"}, request_timeout=1)

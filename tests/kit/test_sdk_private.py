@@ -32,7 +32,6 @@ OWNERS: dict[str, t.Any] = {"singer_sdk.Stream": Stream, "singer_sdk.Tap": Tap, 
 INSTANCE_ATTRIBUTES = {"_tap", "_input_schema", "_stream_version"}
 
 SIGNATURES = {
-    (Stream, "_generate_record_messages"): ["self", "record"],
     (Stream, "_write_record_message"): ["self", "record"],
     (Stream, "_process_record"): ["self", "record", "child_context", "partition_context"],
     (Stream, "_write_activate_version_message"): ["self", "full_table_version"],
@@ -304,3 +303,30 @@ def test_a_record_line_written_directly_is_the_sdk_s_line(
     sdk_line = bytes(MsgSpecWriter().format_message(
         RecordMessage(stream="my stream", record=record, version=version, time_extracted=extracted)))
     assert out.getvalue() == sdk_line
+
+
+class NestedStream(NumbersStream):
+    name = "nested"
+    replication_key = None
+    schema = th.PropertiesList(
+        th.Property("n", th.IntegerType), th.Property("inner", th.ObjectType(th.Property("x", th.IntegerType)))
+    ).to_dict()
+
+    def get_records(self, context: t.Any) -> t.Iterable[dict[str, t.Any]]:
+        yield {"n": 1, "inner": {"x": 2}}
+
+
+class NestedTap(TinyTap):
+    name = "tap-nested"
+
+    def discover_streams(self) -> list[Stream]:
+        return [NestedStream(self)]
+
+
+def test_flattening_still_applies_on_the_direct_record_path(capsys: pytest.CaptureFixture[str]) -> None:
+    """The identity stream map is skipped per record only while flattening is off."""
+    tap = NestedTap(config={"flattening_enabled": True, "flattening_max_depth": 1}, validate_config=False)
+    records = [m["record"] for m in _sync(tap, capsys) if m["type"] == "RECORD"]
+    assert records == [{"n": 1, "inner__x": 2}]
+    plain = [m["record"] for m in _sync(NestedTap(config={}, validate_config=False), capsys) if m["type"] == "RECORD"]
+    assert plain == [{"n": 1, "inner": {"x": 2}}]

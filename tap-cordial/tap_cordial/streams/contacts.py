@@ -40,10 +40,6 @@ class ContactsStream(PagedStream):
     replication_key = None
     narrow_scan_settings = ("sync_mode",)  # an export job reads every contact without paging
 
-    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.reads_normalized_rows = reads_exports(self.config)
-
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         if reads_exports(self.config):
@@ -147,7 +143,6 @@ class ContactActivitiesStream(TimeSeekStream):
         super().__init__(*args, **kwargs)
         # The export's order is not documented: there, the bookmark moves only when the stream completes.
         self.is_sorted = not reads_exports(self.config)
-        self.reads_normalized_rows = reads_exports(self.config)
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
